@@ -1,0 +1,381 @@
+"""The one HTTP client every suite uses: auth, pacing, bounded reads, recording, redaction.
+
+Promises:
+
+* every request and its response (or the reason none came) is recorded as an
+  :class:`~apicert.model.Exchange`, with the redacted copy kept for the report;
+* a POST is never retried on the client's own initiative (that would hide idempotency defects);
+  GET/PUT/DELETE/HEAD answered with 429 are retried after ``Retry-After`` when back-off is on;
+* requests are paced under the vendor's documented rate limit;
+* no read is unbounded: connect and read timeouts, a whole-response deadline, a body size cap,
+  and at most five redirects.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from apicert.model import Exchange
+from apicert.redact import Redactor
+
+__all__ = [
+    "Client",
+    "ClientLimits",
+    "Recorder",
+    "exchange_of",
+    "parse_retry_after",
+]
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class ClientLimits:
+    """Bounds on every request: timeouts in seconds, body cap in bytes, 429 back-off policy."""
+
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    total_timeout: float = 15.0
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_redirects: int = 5
+    max_429_retries: int = 3
+    max_retry_after: float = 5.0
+
+
+class Recorder:
+    """A thread-safe log of every exchange of a run.
+
+    Raw :class:`Exchange` objects are handed to checks and not kept; the log keeps only the
+    redacted ``to_dict()`` form, which is what reports and cassettes may contain.
+    """
+
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        self.redactor = redactor or Redactor()
+        self._lock = threading.Lock()
+        self._counter = itertools.count(1)
+        self._log: dict[str, dict[str, Any]] = {}
+        self.current_test: str | None = None
+        self.prefix = "ex"
+        self._local = threading.local()
+        self.listeners: list[Callable[[Exchange], None]] = []
+
+    def new_id(self) -> str:
+        """Return a fresh exchange id, unique within this run."""
+        return f"{self.prefix}-{next(self._counter):06d}"
+
+    def add(self, exchange: Exchange) -> None:
+        """Store the redacted form of ``exchange``."""
+        exchange.test = exchange.test or self.current_test
+        redacted = self.redactor.exchange(exchange.to_dict())
+        with self._lock:
+            self._log[exchange.id] = redacted
+        self._local.last = exchange
+        for listener in list(self.listeners):
+            listener(exchange)
+
+    def last_added(self) -> Exchange | None:
+        """Return the raw exchange most recently recorded by this thread."""
+        return getattr(self._local, "last", None)
+
+    def get(self, exchange_id: str) -> dict[str, Any] | None:
+        """Return the redacted form of one exchange, or None."""
+        with self._lock:
+            return self._log.get(exchange_id)
+
+    def all(self) -> list[dict[str, Any]]:
+        """Return every redacted exchange in the order recorded."""
+        with self._lock:
+            return list(self._log.values())
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._log)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Parse a ``Retry-After`` value (RFC 9110 10.2.3: seconds or HTTP-date) into seconds."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class _Pacer:
+    """Spaces request start times at least ``interval`` seconds apart, across threads."""
+
+    def __init__(self, per_second: float | None) -> None:
+        self.interval = 1.0 / per_second if per_second else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        delay = slot - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+    def hold(self, seconds: float) -> None:
+        with self._lock:
+            self._next = max(self._next, time.monotonic() + seconds)
+
+
+class RecordingSession(requests.Session):
+    """A requests session that paces, bounds and records every request it sends."""
+
+    def __init__(self, recorder: Recorder, limits: ClientLimits, pacer: _Pacer) -> None:
+        super().__init__()
+        self.recorder = recorder
+        self.limits = limits
+        self.pacer = pacer
+        self.backoff = True
+        self.max_redirects = limits.max_redirects
+        self.trust_env = False
+        adapter = HTTPAdapter(max_retries=0, pool_maxsize=32)
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        """Send ``request`` with bounds, record it, and back off on 429 for idempotent methods."""
+        method = (request.method or "GET").upper()
+        attempts = 0
+        while True:
+            response = self._send_once(request, **kwargs)
+            if (
+                response.status_code != 429
+                or not self.backoff
+                or method not in IDEMPOTENT_METHODS
+                or attempts >= self.limits.max_429_retries
+            ):
+                return response
+            attempts += 1
+            delay = parse_retry_after(response.headers.get("Retry-After"))
+            if delay is None:
+                delay = 0.25 * 2**attempts
+            delay = min(delay, self.limits.max_retry_after)
+            self.pacer.hold(delay)
+
+    def _send_once(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        limits = self.limits
+        kwargs["stream"] = True
+        timeout = kwargs.get("timeout")
+        if timeout is None or not isinstance(timeout, tuple):
+            kwargs["timeout"] = (limits.connect_timeout, limits.read_timeout)
+        self.pacer.wait()
+        body = request.body
+        if isinstance(body, bytes):
+            request_body: str | None = body.decode("utf-8", errors="replace")
+        else:
+            request_body = body
+        exchange = Exchange(
+            id=self.recorder.new_id(),
+            method=(request.method or "GET").upper(),
+            url=request.url or "",
+            request_headers={k: str(v) for k, v in request.headers.items()},
+            request_body=_summarise_request_body(request, request_body),
+            started_at=time.time(),
+        )
+        start = time.monotonic()
+        try:
+            response = super().send(request, **kwargs)
+        except requests.RequestException as exc:
+            exchange.elapsed = time.monotonic() - start
+            exchange.error = _describe_error(exc, limits)
+            self.recorder.add(exchange)
+            raise
+        content, truncated, error = _read_bounded(response, start, limits)
+        exchange.elapsed = time.monotonic() - start
+        exchange.status = response.status_code
+        exchange.response_headers = dict(response.headers)
+        exchange.truncated = truncated
+        exchange.error = error
+        response._content = content
+        response._content_consumed = True
+        exchange.response_body = _decode(response, content)
+        self.recorder.add(exchange)
+        response.apicert_exchange = exchange  # type: ignore[attr-defined]
+        return response
+
+
+def _summarise_request_body(request: requests.PreparedRequest, body: str | None) -> str | None:
+    content_type = request.headers.get("Content-Type", "")
+    if body and content_type.startswith("multipart/") and len(body) > 2048:
+        return body[:2048] + "\n[multipart body truncated]"
+    return body
+
+
+def _decode(response: requests.Response, content: bytes) -> str:
+    encoding = response.encoding or "utf-8"
+    try:
+        return content.decode(encoding)
+    except (LookupError, UnicodeDecodeError):
+        return content.decode("utf-8", errors="replace")
+
+
+def _read_bounded(
+    response: requests.Response, start: float, limits: ClientLimits
+) -> tuple[bytes, bool, str | None]:
+    """Read at most ``max_body_bytes`` of decoded body before ``total_timeout`` runs out."""
+    chunks: list[bytes] = []
+    size = 0
+    deadline = start + limits.total_timeout
+    error: str | None = None
+    truncated = False
+    try:
+        for chunk in response.iter_content(chunk_size=65536):
+            size += len(chunk)
+            if size > limits.max_body_bytes:
+                chunks.append(chunk[: limits.max_body_bytes - (size - len(chunk))])
+                truncated = True
+                error = f"response body larger than {limits.max_body_bytes} bytes; read stopped"
+                break
+            chunks.append(chunk)
+            if time.monotonic() > deadline:
+                truncated = True
+                error = f"response not complete after {limits.total_timeout:g} s; read stopped"
+                break
+    except requests.RequestException as exc:
+        truncated = True
+        error = _describe_error(exc, limits)
+    except Exception as exc:  # urllib3 decoding errors surface as various types
+        truncated = True
+        error = f"response body unreadable: {exc.__class__.__name__}: {exc}"[:300]
+    finally:
+        response.close()
+    return b"".join(chunks), truncated, error
+
+
+def _describe_error(exc: BaseException, limits: ClientLimits) -> str:
+    if isinstance(exc, requests.ConnectTimeout):
+        return f"connect timeout after {limits.connect_timeout:g} s"
+    if isinstance(exc, requests.ReadTimeout):
+        return f"no response within the read timeout of {limits.read_timeout:g} s"
+    if isinstance(exc, requests.TooManyRedirects):
+        return f"more than {limits.max_redirects} redirects (redirect loop?)"
+    if isinstance(exc, requests.ConnectionError):
+        text = str(exc)
+        if "Connection refused" in text or "Errno 111" in text:
+            return "connection refused"
+        if "reset" in text.lower() or "IncompleteRead" in text or "ProtocolError" in text:
+            return "connection broken mid-response"
+        return f"connection error: {text[:200]}"
+    return f"{exc.__class__.__name__}: {str(exc)[:200]}"
+
+
+def exchange_of(response: requests.Response) -> Exchange:
+    """Return the recorded :class:`Exchange` behind a response sent by a :class:`Client`."""
+    exchange = getattr(response, "apicert_exchange", None)
+    if exchange is None:
+        raise ValueError("response was not sent through an apicert Client")
+    return exchange  # type: ignore[no-any-return]
+
+
+AuthApplier = Callable[["Client", dict[str, str]], None]
+
+
+class Client:
+    """A vendor client bound to one base URL. Every request goes through the recording session."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        recorder: Recorder,
+        rate_limit: float | None = None,
+        limits: ClientLimits | None = None,
+        auth: AuthApplier | None = None,
+        default_headers: dict[str, str] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.recorder = recorder
+        self.limits = limits or ClientLimits()
+        # Pace at 80 % of the documented limit so functional suites never trip it.
+        self.pacer = _Pacer(rate_limit * 0.8 if rate_limit else None)
+        self.session = RecordingSession(recorder, self.limits, self.pacer)
+        self.auth = auth
+        self.default_headers = dict(default_headers or {})
+        self.last: Exchange | None = None
+
+    @property
+    def redactor(self) -> Redactor:
+        """The run's redactor (register secrets on it)."""
+        return self.recorder.redactor
+
+    def url(self, path: str) -> str:
+        """Return the absolute URL of ``path`` under the base URL."""
+        return self.base_url + (path if path.startswith("/") else "/" + path)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        auth: bool = True,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Exchange:
+        """Send one request and return its recorded :class:`Exchange`; never raises on the network.
+
+        ``auth=False`` sends it with no credentials added. When no complete response arrives,
+        the exchange has ``status`` None and ``error`` naming the problem.
+        """
+        merged = dict(self.default_headers)
+        if auth and self.auth is not None:
+            self.auth(self, merged)
+        merged.update(headers or {})
+        before = len(self.recorder)
+        try:
+            response = self.session.request(method, self.url(path), headers=merged, **kwargs)
+            exchange = exchange_of(response)
+        except requests.RequestException:
+            exchange = self.recorder.last_added()
+            if exchange is None or len(self.recorder) == before:
+                raise
+        self.last = exchange
+        return exchange
+
+    def get(self, path: str, **kwargs: Any) -> Exchange:
+        """GET ``path``."""
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Exchange:
+        """POST ``path`` (never retried by the client)."""
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> Exchange:
+        """PUT ``path``."""
+        return self.request("PUT", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Exchange:
+        """DELETE ``path``."""
+        return self.request("DELETE", path, **kwargs)
+
+    @contextmanager
+    def no_backoff(self) -> Iterator[None]:
+        """Within the block, 429 answers are returned as they are (for load probes)."""
+        previous = self.session.backoff
+        self.session.backoff = False
+        try:
+            yield
+        finally:
+            self.session.backoff = previous

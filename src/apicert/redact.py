@@ -1,0 +1,225 @@
+"""Masking of secrets and card/identity data before anything is written or printed.
+
+Three layers, applied together by :class:`Redactor`:
+
+1. *known values*: every credential, token and sensitive test datum the harness sends or receives
+   is registered, and any occurrence of it in any text is replaced;
+2. *names*: header names and JSON keys that carry secrets (api keys, tokens, passwords) are blanked,
+   and keys that carry identity numbers (SSN, EIN, account, routing, card, CVV, birth date) keep at
+   most their last four characters;
+3. *patterns*: card-like digit runs (13-19 digits passing Luhn) and SSN-shaped numbers are masked
+   wherever they appear, even if nobody registered them.
+
+PCI DSS 3.4 allows the last four digits to be shown; we never show more.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["Redactor", "luhn_valid", "mask_tail"]
+
+SECRET_HEADERS = frozenset(
+    {
+        "api-key",
+        "x-api-key",
+        "authorization",
+        "proxy-authorization",
+        "x-connectfi-token",
+        "cookie",
+        "set-cookie",
+        "appkey",
+        "x-app-key",
+    }
+)
+
+# JSON keys compared after lower-casing and dropping "_" and "-".
+SECRET_KEYS = frozenset(
+    {
+        "password",
+        "pass",
+        "secret",
+        "token",
+        "apptoken",
+        "appkey",
+        "apikey",
+        "accesstoken",
+        "refreshtoken",
+        "clientsecret",
+        "authorization",
+    }
+)
+IDENTITY_KEYS = frozenset(
+    {
+        "ssn",
+        "socialsecurity",
+        "socialsecuritynumber",
+        "taxid",
+        "ein",
+        "fein",
+        "itin",
+        "accountnumber",
+        "routingnumber",
+        "cardnumber",
+        "pan",
+        "cvv",
+        "cvc",
+        "birthdate",
+        "dateofbirth",
+        "dob",
+    }
+)
+
+_DIGIT_RUN = re.compile(r"(?<![0-9A-Za-z])(?:\d[ -]?){12,18}\d(?![0-9A-Za-z])")
+_SSN = re.compile(r"(?<![0-9A-Za-z-])\d{3}-\d{2}-\d{4}(?![0-9A-Za-z-])")
+_MIN_KNOWN = 4
+_REDACTED = "[REDACTED]"
+
+
+def _norm(key: str) -> str:
+    return key.lower().replace("_", "").replace("-", "")
+
+
+def luhn_valid(digits: str) -> bool:
+    """Return True when the digit string passes the Luhn checksum (non-digits are ignored)."""
+    nums = [int(c) for c in digits if c.isdigit()]
+    if len(nums) < 2:
+        return False
+    total = 0
+    for index, value in enumerate(reversed(nums)):
+        if index % 2 == 1:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def mask_tail(value: str, keep: int = 4) -> str:
+    """Return ``value`` with every character but the last ``keep`` replaced by ``x``.
+
+    Values of ``keep`` characters or fewer are masked completely.
+    """
+    if len(value) <= keep:
+        return "x" * len(value)
+    return "x" * (len(value) - keep) + value[-keep:]
+
+
+class Redactor:
+    """Masks secrets and card/identity data in headers, JSON bodies and free text.
+
+    Thread-safe: exchanges are recorded from the sandbox threads and worker threads alike.
+    """
+
+    def __init__(self, known: Iterable[str] = ()) -> None:
+        self._lock = threading.Lock()
+        self._secrets: set[str] = set()
+        self._identity: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        for value in known:
+            self.add_secret(value)
+
+    def add_secret(self, value: str | None) -> None:
+        """Register a value that must never appear anywhere, fully blanked where found."""
+        self._add(value, self._secrets)
+
+    def add_identity(self, value: str | None) -> None:
+        """Register a card or identity number; where found it keeps only its last four digits."""
+        self._add(value, self._identity)
+
+    def _add(self, value: str | None, bucket: set[str]) -> None:
+        if value is None:
+            return
+        text = str(value)
+        if len(text) < _MIN_KNOWN:
+            return
+        with self._lock:
+            if text not in bucket:
+                bucket.add(text)
+                self._pattern = None
+
+    def _compiled(self) -> re.Pattern[str] | None:
+        with self._lock:
+            if self._pattern is None and (self._secrets or self._identity):
+                values = sorted(self._secrets | self._identity, key=len, reverse=True)
+                self._pattern = re.compile("|".join(re.escape(v) for v in values))
+            return self._pattern
+
+    def text(self, value: str | None) -> str | None:
+        """Return ``value`` with every known value and card/SSN-shaped number masked."""
+        if not value:
+            return value
+        pattern = self._compiled()
+        if pattern is not None:
+            secrets = self._secrets
+
+            def replace(match: re.Match[str]) -> str:
+                found = match.group(0)
+                return _REDACTED if found in secrets else mask_tail(found)
+
+            value = pattern.sub(replace, value)
+        value = _DIGIT_RUN.sub(_mask_card_run, value)
+        return _SSN.sub(lambda m: "xxx-xx-" + m.group(0)[-4:], value)
+
+    def headers(self, headers: dict[str, str]) -> dict[str, str]:
+        """Return a copy of ``headers`` with secret headers blanked and values text-redacted."""
+        out: dict[str, str] = {}
+        for name, value in headers.items():
+            if name.lower() in SECRET_HEADERS:
+                out[name] = _REDACTED
+            else:
+                out[name] = self.text(value) or value
+        return out
+
+    def data(self, value: Any, key: str | None = None) -> Any:
+        """Return a copy of a JSON-like value with secret and identity fields masked by key."""
+        if isinstance(value, dict):
+            return {k: self.data(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.data(v, key) for v in value]
+        if key is not None and value is not None and not isinstance(value, bool):
+            norm = _norm(key)
+            if norm in SECRET_KEYS:
+                return _REDACTED
+            if norm in IDENTITY_KEYS:
+                return mask_tail(str(value))
+        if isinstance(value, str):
+            return self.text(value)
+        return value
+
+    def body(self, body: str | None) -> str | None:
+        """Redact a body: structurally when it is JSON, as free text otherwise."""
+        if not body:
+            return body
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            return self.text(body)
+        return json.dumps(self.data(parsed), ensure_ascii=False)
+
+    def exchange(self, exchange: dict[str, Any]) -> dict[str, Any]:
+        """Redact the ``to_dict()`` form of an :class:`~apicert.model.Exchange`."""
+        request = dict(exchange["request"])
+        response = dict(exchange["response"])
+        request["url"] = self.text(request["url"])
+        request["headers"] = self.headers(request["headers"])
+        request["body"] = self.body(request["body"])
+        response["headers"] = self.headers(response["headers"])
+        response["body"] = self.body(response["body"])
+        out = dict(exchange)
+        out["request"] = request
+        out["response"] = response
+        out["error"] = self.text(exchange.get("error"))
+        return out
+
+
+def _mask_card_run(match: re.Match[str]) -> str:
+    found = match.group(0)
+    digits = re.sub(r"\D", "", found)
+    if luhn_valid(digits):
+        return mask_tail(digits)
+    return found
