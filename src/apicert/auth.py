@@ -1,0 +1,71 @@
+"""Per-vendor authentication for the client: how each vendor's credentials become headers.
+
+Every credential and token is registered with the run's redactor the moment it is known, so it
+can never reach a report, log or terminal line.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from apicert.http import Client
+
+__all__ = ["AuthError", "ConnectFiAuth"]
+
+
+class AuthError(Exception):
+    """The vendor refused the configured credentials; the message says what to check."""
+
+
+class ConnectFiAuth:
+    """connectFi: ``POST /auth/get-token`` with login and password, then ``x-connectfi-token``.
+
+    The token is fetched on first use and cached until :meth:`invalidate` (called when a
+    suite moves the sandbox clock or wants a fresh token).
+    """
+
+    header = "x-connectfi-token"
+
+    def __init__(self, login: str, password: str) -> None:
+        self.login = login
+        self.password = password
+        self._token: str | None = None
+        self._lock = threading.Lock()
+        self.token_exchange_id: str | None = None
+
+    def credentials_body(self, password: str | None = None) -> dict[str, object]:
+        """Return the get-token request body (with another password when given)."""
+        return {"user": {"login": self.login, "password": self.password if password is None else password}}
+
+    def token(self, client: Client) -> str:
+        """Return a token, fetching one with the configured credentials if none is cached."""
+        with self._lock:
+            if self._token is None:
+                client.redactor.add_secret(self.password)
+                exchange = client.post("/auth/get-token", auth=False, json=self.credentials_body())
+                token = None
+                if exchange.status is not None and 200 <= exchange.status < 300:
+                    try:
+                        data = exchange.json().get("data") or {}
+                        token = data.get("token") if isinstance(data, dict) else None
+                    except (ValueError, AttributeError):
+                        token = None
+                if not isinstance(token, str) or not token:
+                    raise AuthError(
+                        f"connectfi: get-token answered {exchange.status or exchange.error}; "
+                        "check APICERT_CONNECTFI_LOGIN and APICERT_CONNECTFI_PASSWORD"
+                    )
+                client.redactor.add_secret(token)
+                self._token = token
+                self.token_exchange_id = exchange.id
+            return self._token
+
+    def invalidate(self) -> None:
+        """Forget the cached token; the next request fetches a new one."""
+        with self._lock:
+            self._token = None
+
+    def __call__(self, client: Client, headers: dict[str, str]) -> None:
+        headers[self.header] = self.token(client)

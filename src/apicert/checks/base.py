@@ -1,0 +1,42 @@
+"""Small helpers shared by all checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apicert.model import Exchange, Finding, Status
+
+__all__ = ["describe", "fail", "json_body", "review"]
+
+
+def describe(exchange: Exchange) -> str:
+    """Return ``METHOD /path -> status`` for messages."""
+    status = exchange.status if exchange.status is not None else "no response"
+    return f"{exchange.method} {exchange.path} -> {status}"
+
+
+def fail(requirement: str, message: str, *exchanges: Exchange) -> Finding:
+    """Return a failed finding for ``requirement`` with the exchanges as evidence."""
+    return Finding(requirement, Status.FAILED, message, [e.id for e in exchanges])
+
+
+def review(requirement: str, message: str, *exchanges: Exchange) -> Finding:
+    """Return a finding that needs a person to look at the evidence."""
+    return Finding(requirement, Status.REVIEW, message, [e.id for e in exchanges])
+
+
+def json_body(exchange: Exchange) -> tuple[Any, str | None]:
+    """Return ``(parsed body, None)`` or ``(None, reason it is not usable JSON)``."""
+    if exchange.error:
+        return None, f"no complete response: {exchange.error}"
+    if exchange.response_body is None or exchange.response_body == "":
+        return None, "empty body where JSON was promised"
+    content_type = (exchange.header("content-type") or "").lower()
+    try:
+        parsed = exchange.json()
+    except ValueError as exc:
+        snippet = exchange.response_body[:60].replace("\n", " ")
+        return None, f"body is not JSON ({exc.__class__.__name__}; starts {snippet!r})"
+    if "json" not in content_type:
+        return None, f"JSON body sent with Content-Type {content_type or '(none)'!r}"
+    return parsed, None

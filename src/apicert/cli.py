@@ -1,0 +1,278 @@
+"""The ``apicert`` command.
+
+* ``apicert run``: run the conformance suites (embedded reference sandboxes unless ``--target``),
+  print the summary, write ``reports/``; exit 0 all passed, 1 a requirement failed, 2 a usage or
+  set-up error.
+* ``apicert sandbox serve VENDOR``: serve one reference sandbox in the foreground.
+* ``apicert sandbox faults [VENDOR]``: list the faults and the requirement each breaks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_SETUP = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that ends a usage error with one line naming the problem and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_SETUP, f"apicert: error: {message} (see '{self.prog} --help')\n")
+
+
+def _vendor_list(values: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for value in values:
+        out.extend(v.strip().lower() for v in value.split(",") if v.strip())
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``apicert`` command."""
+    parser = _Parser(prog="apicert", description="Contract and compliance tests for fintech vendor APIs.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run the conformance suites and write reports/")
+    run.add_argument("--vendor", action="append", default=[], help="vendor(s) to run, repeatable or comma-separated (default: all)")
+    run.add_argument("--target", action="append", default=[], metavar="VENDOR=URL", help="test VENDOR at URL instead of its embedded sandbox")
+    run.add_argument("--report-dir", default="reports", help="where reports go (default: reports)")
+    run.add_argument("--allow-production", action="store_true", help="allow a known production host (read-only suites only)")
+    run.add_argument("--allow-load", action="store_true", help="allow load probes against URL targets")
+    run.add_argument("--real-wait", action="store_true", help="really wait for time-dependent requirements on targets without clock control")
+    run.add_argument("--fault", action="append", default=[], metavar="VENDOR:FAULT", help="switch a fault on in an embedded sandbox")
+    run.add_argument("--seed", type=int, default=None, help="hypothesis seed (repeat a run)")
+    run.add_argument("-k", dest="keyword", default=None, help="only run tests matching the expression (as pytest -k)")
+    run.add_argument("-m", dest="markexpr", default=None, help="only run tests matching the mark expression")
+    run.add_argument("-v", "--verbose", action="store_true", help="one line per test")
+    run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --, arguments passed to pytest")
+
+    sandbox = sub.add_parser("sandbox", help="reference sandboxes")
+    ssub = sandbox.add_subparsers(dest="sandbox_command", parser_class=_Parser)
+    serve = ssub.add_parser("serve", help="serve one reference sandbox in the foreground")
+    serve.add_argument("vendor")
+    serve.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
+    serve.add_argument("--state", default=None, metavar="FILE", help="SQLite file for state (kept across restarts)")
+    serve.add_argument("--fault", action="append", default=[], metavar="NAME", help="switch a fault on (repeatable)")
+    faults = ssub.add_parser("faults", help="list faults and the requirements they break")
+    faults.add_argument("vendor", nargs="?")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from apicert import __version__
+
+        print(f"apicert {__version__}")
+        return EXIT_OK
+    if args.command == "run":
+        return _run(args)
+    if args.command == "sandbox":
+        if args.sandbox_command == "serve":
+            return _serve(args)
+        if args.sandbox_command == "faults":
+            return _faults(args)
+    parser.print_help()
+    return EXIT_SETUP
+
+
+def _error(message: str) -> None:
+    print(f"apicert: error: {message}", file=sys.stderr, flush=True)
+
+
+def _setup_failure(message: str, vendors: list[str], report_dir: Path) -> int:
+    """Print the one-line error and still write a results.json that says what happened."""
+    from apicert.catalog import load_catalog
+    from apicert.report.results import SCHEMA_VERSION, write_results
+
+    _error(message)
+    requirements = []
+    for vendor in vendors:
+        try:
+            catalog = load_catalog(vendor)
+        except FileNotFoundError:
+            continue
+        for req in catalog:
+            entry = req.to_dict()
+            entry.update(status="skipped", reason=f"not run: {message}", findings=[], findings_total=0, tests=[])
+            requirements.append(entry)
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "run": {"errors": [message], "targets": {}, "faults": {}},
+        "summary": {
+            v: {"requirements": sum(1 for r in requirements if r["vendor"] == v), "passed": 0, "failed": 0,
+                "warning": 0, "review": 0,
+                "skipped": sum(1 for r in requirements if r["vendor"] == v), "conformant": False}
+            for v in vendors
+        },
+        "requirements": requirements,
+        "exchanges": {},
+    }
+    try:
+        path = write_results(doc, report_dir / "results.json")
+        print(f"apicert: report written to {path}", file=sys.stderr)
+    except OSError as exc:
+        _error(f"could not write the report to {report_dir}: {exc.strerror}")
+    return EXIT_SETUP
+
+
+def _run(args: argparse.Namespace) -> int:
+    from apicert.paths import suites_dir
+    from apicert.targets import SetupError, check_reachable, parse_target_specs, resolve_targets
+    from apicert.vendors import VENDORS
+
+    report_dir = Path(args.report_dir)
+    vendors = _vendor_list(args.vendor) or sorted(VENDORS)
+    unknown = [v for v in vendors if v not in VENDORS]
+    if unknown:
+        _error(f"unknown vendor {unknown[0]!r}; known vendors: {', '.join(sorted(VENDORS))}")
+        return EXIT_SETUP
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _error(f"cannot create the report directory {report_dir}: {exc.strerror}; choose another with --report-dir")
+        return EXIT_SETUP
+    try:
+        specs = parse_target_specs(args.target)
+        extra_vendors = [v for v in specs if v not in vendors]
+        if extra_vendors and args.vendor:
+            raise SetupError(f"--target names {extra_vendors[0]} but --vendor does not select it")
+        targets = resolve_targets(vendors, specs, allow_production=args.allow_production)
+    except SetupError as exc:
+        return _setup_failure(str(exc), vendors, report_dir)
+    for name, target in targets.items():
+        if not target.embedded:
+            problem = check_reachable(target.base_url)
+            if problem:
+                return _setup_failure(
+                    f"{name}: target {target.base_url} is {problem.split(' ', 1)[1]}; "
+                    "check the URL, or start the sandbox with 'apicert sandbox serve'",
+                    vendors,
+                    report_dir,
+                )
+    suites = suites_dir()
+    pytest_args = [str(suites / v) for v in vendors if (suites / v).is_dir()]
+    if not pytest_args:
+        return _setup_failure(f"no suites found for {', '.join(vendors)} under {suites}", vendors, report_dir)
+    for v in vendors:
+        pytest_args += ["--apicert-vendor", v]
+    for name, url in specs.items():
+        pytest_args += ["--apicert-target", f"{name}={url}"]
+    for fault in args.fault:
+        pytest_args += ["--apicert-fault", fault]
+    pytest_args += [
+        "--apicert-report-dir", str(report_dir),
+        f"--junitxml={report_dir / 'junit.xml'}",
+        "-o", "junit_family=xunit1",
+        f"--html={report_dir / 'pytest-html.html'}",
+        "--self-contained-html",
+        "--rootdir", str(suites),
+        "-p", "no:cacheprovider",
+        "--tb=line",
+        "-v" if args.verbose else "-q",
+    ]
+    if args.allow_production:
+        pytest_args.append("--allow-production")
+    if args.allow_load:
+        pytest_args.append("--allow-load")
+    if args.real_wait:
+        pytest_args.append("--real-wait")
+    if args.seed is not None:
+        pytest_args.append(f"--hypothesis-seed={args.seed}")
+    if args.keyword:
+        pytest_args += ["-k", args.keyword]
+    if args.markexpr:
+        pytest_args += ["-m", args.markexpr]
+    extra = list(args.pytest_args)
+    if extra and extra[0] == "--":
+        extra = extra[1:]
+    pytest_args += extra
+    return _invoke_pytest(pytest_args, report_dir, vendors)
+
+
+def _invoke_pytest(pytest_args: list[str], report_dir: Path, vendors: list[str]) -> int:
+    import pytest
+
+    from apicert.report.results import exit_code
+
+    results = report_dir / "results.json"
+    if results.exists():
+        results.unlink()
+    code = pytest.main(pytest_args)
+    if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
+        return _setup_failure(f"pytest stopped with a {code.name.lower().replace('_', ' ')} (see above)", vendors, report_dir)
+    if not results.exists():
+        if code == pytest.ExitCode.NO_TESTS_COLLECTED:
+            return _setup_failure("no test matched the selection (-k/-m/--vendor)", vendors, report_dir)
+        return _setup_failure("the run wrote no results.json (see the pytest output above)", vendors, report_dir)
+    doc = json.loads(results.read_text(encoding="utf-8"))
+    status = exit_code(doc)
+    print(f"reports: {results}, {report_dir / 'pytest-html.html'}, {report_dir / 'junit.xml'}")
+    if status == EXIT_OK and code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        return EXIT_SETUP
+    return status
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from apicert.sandbox.runtime import SandboxConfig, load_module
+    from apicert.sandbox.server import serve_forever
+    from apicert.vendors import VENDORS
+
+    vendor = args.vendor.lower()
+    try:
+        module = load_module(vendor)
+    except KeyError as exc:
+        _error(exc.args[0])
+        return EXIT_SETUP
+    credentials: dict[str, str] = {}
+    if vendor in VENDORS:
+        for cred in VENDORS[vendor].credentials:
+            if os.environ.get(cred.env):
+                credentials[cred.name] = os.environ[cred.env]
+    known = {f.name for f in module.FAULTS}
+    bad = [f for f in args.fault if f not in known]
+    if bad:
+        _error(f"unknown fault {bad[0]!r} for {vendor}; 'apicert sandbox faults {vendor}' lists them")
+        return EXIT_SETUP
+    config = SandboxConfig(vendor=vendor, state_path=args.state, faults=tuple(args.fault), credentials=credentials)
+    try:
+        serve_forever(config, args.port)
+    except OSError as exc:
+        _error(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}; choose another --port")
+        return EXIT_SETUP
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
+def _faults(args: argparse.Namespace) -> int:
+    from apicert.sandbox.runtime import available_sandboxes, fault_catalog
+
+    vendors = [args.vendor.lower()] if args.vendor else available_sandboxes()
+    for vendor in vendors:
+        try:
+            faults = fault_catalog(vendor)
+        except KeyError as exc:
+            _error(exc.args[0])
+            return EXIT_SETUP
+        print(f"{vendor}: {len(faults)} faults")
+        for fault in faults:
+            print(f"  {fault.name:<36} breaks {', '.join(fault.breaks)}")
+            print(f"  {'':<36} {fault.description}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,355 @@
+"""The apicert pytest plugin: options, markers, fixtures, per-requirement results.
+
+Loaded through the ``pytest11`` entry point, so ``pytest suites/`` works as well as
+``apicert run``. It stays inert for tests that name no requirement.
+
+Options (each also readable from the environment, shown in brackets):
+
+* ``--apicert-target VENDOR=URL`` (``APICERT_<VENDOR>_URL``): test a URL instead of the embedded
+  reference sandbox; credentials then come from the variables in the README;
+* ``--apicert-vendor NAME`` (``APICERT_VENDORS``, comma-separated): which vendors to run;
+* ``--apicert-report-dir DIR`` (``APICERT_REPORT_DIR``): where ``results.json`` goes;
+* ``--allow-production``, ``--allow-load``, ``--real-wait``: the safety switches;
+* ``--apicert-fault VENDOR:FAULT``: switch a fault on in an embedded sandbox (self-tests).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from apicert.catalog import requirement as lookup_requirement
+from apicert.control import ClockUnavailable, SandboxControl
+from apicert.http import Client
+from apicert.report.results import build_results, write_results
+from apicert.report.terminal import summary_lines
+from apicert.run import Run, TestRecord
+from apicert.targets import SetupError, Target, parse_target_specs, resolve_targets
+from apicert.vendors import VENDORS
+from apicert.verdict import FindingsFailed, Verdict, blocking, summarise
+
+__all__ = ["RUN_KEY"]
+
+RUN_KEY = pytest.StashKey[Run]()
+RESULTS_KEY = pytest.StashKey[dict[str, Any]]()
+SELECTED_KEY = pytest.StashKey[list[str]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("apicert", "apicert conformance runs")
+    group.addoption("--apicert-target", action="append", default=[], metavar="VENDOR=URL",
+                    help="test a vendor at URL instead of its embedded reference sandbox")
+    group.addoption("--apicert-vendor", action="append", default=[], metavar="NAME",
+                    help="run only these vendors (repeatable)")
+    group.addoption("--apicert-report-dir", default=None, metavar="DIR",
+                    help="directory for results.json (default: reports)")
+    group.addoption("--apicert-fault", action="append", default=[], metavar="VENDOR:FAULT",
+                    help="switch a fault on in an embedded reference sandbox")
+    group.addoption("--allow-production", action="store_true", default=False,
+                    help="allow a known production host (read-only suites only)")
+    group.addoption("--allow-load", action="store_true", default=False,
+                    help="allow load probes (rate limits) against URL targets")
+    group.addoption("--real-wait", action="store_true", default=False,
+                    help="on targets without clock control, really wait for time-dependent requirements")
+
+
+def _selected_vendors(config: pytest.Config) -> list[str]:
+    names = list(config.getoption("apicert_vendor") or [])
+    if not names and os.environ.get("APICERT_VENDORS"):
+        names = [n.strip() for n in os.environ["APICERT_VENDORS"].split(",") if n.strip()]
+    if not names:
+        return sorted(VENDORS)
+    unknown = [n for n in names if n.lower() not in VENDORS]
+    if unknown:
+        raise pytest.UsageError(
+            f"unknown vendor {unknown[0]!r}; known vendors: {', '.join(sorted(VENDORS))}"
+        )
+    return sorted({n.lower() for n in names})
+
+
+def _faults(config: pytest.Config) -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for spec in config.getoption("apicert_fault") or []:
+        vendor, sep, name = spec.partition(":")
+        if not sep or vendor not in VENDORS or not name:
+            raise pytest.UsageError(f"--apicert-fault {spec!r} is not VENDOR:FAULT (e.g. connectfi:code-integer)")
+        out.setdefault(vendor, []).append(name)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "requirement(*ids): the requirement ids this test checks")
+    config.addinivalue_line("markers", "readonly: safe against production (sends no writes)")
+    config.addinivalue_line("markers", "load: pushes past a rate limit (needs --allow-load on URL targets)")
+    _hypothesis_profile(config)
+    vendors = _selected_vendors(config)
+    try:
+        specs = parse_target_specs(config.getoption("apicert_target") or [])
+        targets = resolve_targets(
+            vendors, specs, allow_production=bool(config.getoption("allow_production"))
+        )
+    except SetupError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    report_dir = Path(
+        config.getoption("apicert_report_dir") or os.environ.get("APICERT_REPORT_DIR") or "reports"
+    )
+    config.stash[SELECTED_KEY] = vendors
+    config.stash[RUN_KEY] = Run(
+        targets=targets,
+        report_dir=report_dir,
+        faults=_faults(config),
+        real_wait=bool(config.getoption("real_wait")),
+        allow_load=bool(config.getoption("allow_load")),
+    )
+
+
+def _hypothesis_profile(config: pytest.Config) -> None:
+    """Register the ``apicert`` hypothesis profile (bounded examples, no deadline, shrunk examples
+    kept under the report directory) and load it unless the user chose another profile."""
+    from hypothesis import HealthCheck, settings
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    report_dir = Path(config.getoption("apicert_report_dir") or os.environ.get("APICERT_REPORT_DIR") or "reports")
+    settings.register_profile(
+        "apicert",
+        max_examples=int(os.environ.get("APICERT_MAX_EXAMPLES", "25")),
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much],
+        database=DirectoryBasedExampleDatabase(str(report_dir / "hypothesis")),
+        print_blob=True,
+    )
+    if not config.getoption("hypothesis_profile", default=None):
+        settings.load_profile("apicert")
+
+
+def _requirements(item: pytest.Item) -> tuple[str, ...]:
+    ids: list[str] = []
+    for mark in item.iter_markers("requirement"):
+        ids.extend(str(a) for a in mark.args)
+    return tuple(dict.fromkeys(ids))
+
+
+def _vendor_of(item: pytest.Item) -> str | None:
+    for rid in _requirements(item):
+        return rid.split("-", 1)[0].lower()
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    run = config.stash[RUN_KEY]
+    selected = set(config.stash[SELECTED_KEY])
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        ids = _requirements(item)
+        vendor = _vendor_of(item)
+        if vendor is not None and vendor not in selected:
+            dropped.append(item)
+            continue
+        for rid in ids:
+            try:
+                lookup_requirement(rid)
+            except KeyError as exc:
+                raise pytest.UsageError(f"{item.nodeid}: {exc.args[0]}") from None
+            item.user_properties.append(("requirement", rid))
+        if vendor is not None:
+            target = run.targets[vendor]
+            if target.production and item.get_closest_marker("readonly") is None:
+                item.add_marker(pytest.mark.skip(reason="production host: only read-only suites run"))
+            if item.get_closest_marker("load") is not None:
+                if target.production:
+                    item.add_marker(pytest.mark.skip(reason="load is never sent to a production host"))
+                elif not target.embedded and not run.allow_load:
+                    item.add_marker(pytest.mark.skip(reason="load probe against a URL target needs --allow-load"))
+        keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
+    ids = _requirements(item)
+    run = item.config.stash[RUN_KEY]
+    if ids:
+        run.begin_test(item.nodeid, _vendor_of(item), ids)
+    try:
+        return (yield)
+    finally:
+        if ids:
+            run.end_test()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    run = item.config.stash[RUN_KEY]
+    record = run.current if _requirements(item) else None
+    try:
+        result = yield
+    except ClockUnavailable as exc:
+        pytest.skip(str(exc))
+    if record is not None:
+        failed = blocking(record.findings)
+        if failed:
+            raise FindingsFailed(summarise(failed))
+    return result
+
+
+def _contains_findings(exc: BaseException) -> bool:
+    if isinstance(exc, FindingsFailed):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_contains_findings(e) for e in exc.exceptions)
+    return False
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    run = item.config.stash[RUN_KEY]
+    record = run.records.get(item.nodeid) if _requirements(item) else None
+    if record is None:
+        return report
+    record.duration += report.duration
+    if report.skipped:
+        record.outcome = "skipped"
+        longrepr = report.longrepr
+        record.reason = str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr or "")
+        record.reason = record.reason.removeprefix("Skipped: ")
+    elif report.failed:
+        record.outcome = "failed"
+        excinfo = call.excinfo
+        if excinfo is not None and not _contains_findings(excinfo.value):
+            text = f"{excinfo.type.__name__}: {excinfo.value}".strip().splitlines()
+            record.error = run.redactor.text(text[0] if text else excinfo.type.__name__) or ""
+            if report.when != "call":
+                record.error = f"in {report.when}: {record.error}"
+        elif excinfo is not None:
+            record.reason = run.redactor.text(str(excinfo.value).splitlines()[0]) or ""
+    elif report.when == "call" and record.outcome == "not run":
+        record.outcome = "passed"
+    _redact_report(report, run)
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        _attach_extras(item, report, record, run)
+    return report
+
+
+def _redact_report(report: pytest.TestReport, run: Run) -> None:
+    """Keep secrets out of what pytest prints and what pytest-html and JUnit write."""
+    if report.longrepr is not None and not isinstance(report.longrepr, tuple):
+        report.longrepr = run.redactor.text(str(report.longrepr))
+    report.sections = [(name, run.redactor.text(text) or "") for name, text in report.sections]
+
+
+def _attach_extras(item: pytest.Item, report: pytest.TestReport, record: TestRecord, run: Run) -> None:
+    try:
+        from pytest_html import extras
+    except ImportError:  # pragma: no cover - pytest-html is a dependency
+        return
+    lines = [f"requirements: {', '.join(record.requirements)}"]
+    for finding in record.findings[:20]:
+        lines.append(f"[{finding.status}] {finding.requirement}: {run.redactor.text(finding.message)}")
+        for eid in finding.evidence[:2]:
+            ex = run.recorder.get(eid)
+            if ex:
+                req, resp = ex["request"], ex["response"]
+                lines.append(f"    {req['method']} {req['url']} -> {resp['status']} ({ex['elapsed']:.3f} s)")
+                body = (resp.get("body") or "")[:500]
+                if body:
+                    lines.append(f"    {body}")
+    report.extras = [*getattr(report, "extras", []), extras.text("\n".join(lines), name="apicert evidence")]
+
+
+def pytest_html_results_table_header(cells: list[str]) -> None:
+    cells.insert(2, '<th class="sortable" data-column-type="requirement">Requirements</th>')
+
+
+def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
+    ids = [value for name, value in report.user_properties if name == "requirement"]
+    cells.insert(2, f"<td class=\"col-requirement\">{' '.join(str(i) for i in ids)}</td>")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    run = config.stash.get(RUN_KEY, None)
+    if run is None:
+        return
+    run.close()
+    if not run.records:
+        return
+    doc = build_results(run, config.stash[SELECTED_KEY], extra=_run_extra(config))
+    config.stash[RESULTS_KEY] = doc
+    write_results(doc, run.report_dir / "results.json")
+
+
+def _run_extra(config: pytest.Config) -> dict[str, Any]:
+    seed = config.getoption("hypothesis_seed", default=None)
+    return {"hypothesis_seed": seed, "pytest_args": list(config.invocation_params.args)}
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    doc = config.stash.get(RESULTS_KEY, None)
+    if doc is None:
+        return
+    run = config.stash[RUN_KEY]
+    terminalreporter.section("apicert conformance")
+    for line in summary_lines(doc):
+        terminalreporter.write_line(line)
+    terminalreporter.write_line(f"results: {run.report_dir / 'results.json'}")
+
+
+# -- fixtures ------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def apicert_run(pytestconfig: pytest.Config) -> Run:
+    """The run: targets, recorder, records."""
+    return pytestconfig.stash[RUN_KEY]
+
+
+def _item_vendor(request: pytest.FixtureRequest) -> str:
+    vendor = _vendor_of(request.node) if isinstance(request.node, pytest.Item) else None
+    if vendor is None:
+        raise pytest.UsageError(f"{request.node.nodeid}: mark it with @pytest.mark.requirement to use apicert fixtures")
+    return vendor
+
+
+@pytest.fixture
+def verdict(request: pytest.FixtureRequest, apicert_run: Run) -> Verdict:
+    """Hands findings to the run for this test's requirements."""
+    # The current record, not a lookup by node id: Schemathesis renames the node per operation.
+    record = apicert_run.current
+    if record is None:
+        raise pytest.UsageError(f"{request.node.nodeid}: the verdict fixture needs @pytest.mark.requirement")
+    return Verdict(record)
+
+
+@pytest.fixture
+def target(request: pytest.FixtureRequest, apicert_run: Run) -> Target:
+    """The started target of this test's vendor."""
+    return apicert_run.target(_item_vendor(request))
+
+
+@pytest.fixture
+def api(request: pytest.FixtureRequest, apicert_run: Run) -> Client:
+    """The authenticated, recording client of this test's vendor."""
+    return apicert_run.client(_item_vendor(request))
+
+
+@pytest.fixture
+def clock(request: pytest.FixtureRequest, apicert_run: Run) -> SandboxControl:
+    """Time control of this test's target (simulated clock, or real waiting when allowed)."""
+    return apicert_run.control(_item_vendor(request))
+
+
+@pytest.fixture
+def unique(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A factory of run-unique strings for references and ids: ``unique("cust")``."""
+    import secrets
+
+    def make(prefix: str = "ac") -> str:
+        return f"{prefix}{secrets.token_hex(6)}"
+
+    yield make

@@ -1,0 +1,187 @@
+"""Aggregating per-test records into per-requirement verdicts, and writing ``results.json``.
+
+Status rules (per requirement, from every test that exercised it):
+
+* a failed finding on a MUST requirement, or an unexpected error in a test marked with it: failed;
+* a failed finding on a SHOULD requirement: warning;
+* a review finding and nothing failed: review;
+* at least one marked test passed: passed;
+* otherwise skipped, with the skip reasons (or "not exercised in this run").
+
+A requirement is never passed without a test that ran and exercised it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from apicert import __version__
+from apicert.catalog import load_catalog
+from apicert.model import Finding, Level, Requirement, Status
+
+if TYPE_CHECKING:
+    from apicert.run import Run, TestRecord
+
+__all__ = ["SCHEMA_VERSION", "build_results", "exit_code", "write_results"]
+
+SCHEMA_VERSION = "1.0"
+MAX_FINDINGS_PER_REQUIREMENT = 50
+
+
+def _git_revision() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _status(requirement: Requirement, findings: list[Finding], outcomes: list[tuple[str, str]]) -> tuple[Status, str]:
+    failed = [f for f in findings if f.status is Status.FAILED]
+    if failed:
+        if requirement.level is Level.SHOULD:
+            return Status.WARNING, failed[0].message
+        return Status.FAILED, failed[0].message
+    if any(f.status is Status.REVIEW for f in findings):
+        return Status.REVIEW, next(f.message for f in findings if f.status is Status.REVIEW)
+    if any(outcome == "passed" for outcome, _ in outcomes):
+        return Status.PASSED, ""
+    reasons = sorted({reason for outcome, reason in outcomes if outcome == "skipped" and reason})
+    if reasons:
+        return Status.SKIPPED, "; ".join(reasons)
+    return Status.SKIPPED, "not exercised in this run"
+
+
+def _outcome_for(record: TestRecord, rid: str) -> tuple[str, str]:
+    """How a test's outcome counts for one of its requirements.
+
+    An unexpected error counts as a failure of every requirement the test names; a test stopped
+    by another requirement's failure did not exercise this one (blocked, reported as skipped);
+    otherwise a test that ran exercised it, and its own failures arrive as findings.
+    """
+    if record.error:
+        return "error", record.error
+    if record.outcome == "skipped":
+        return "skipped", record.reason
+    own = [f for f in record.failed_findings() if f.requirement == rid]
+    if record.stopped and not own:
+        return "skipped", f"blocked: {record.reason}"
+    if record.outcome in ("passed", "failed"):
+        return "passed", ""
+    return record.outcome, record.reason
+
+
+def build_results(run: Run, vendors: Iterable[str], *, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return the ``results.json`` document for ``run`` over the selected ``vendors``."""
+    vendors = list(vendors)
+    requirements_out: list[dict[str, Any]] = []
+    evidence_ids: set[str] = set()
+    findings_by_req: dict[str, list[Finding]] = {}
+    outcomes_by_req: dict[str, list[tuple[str, str]]] = {}
+    tests_by_req: dict[str, list[dict[str, Any]]] = {}
+    all_findings = [f for record in run.records.values() for f in record.findings] + run.orphan_findings
+    for finding in all_findings:
+        findings_by_req.setdefault(finding.requirement, []).append(finding)
+    for record in run.records.values():
+        for rid in record.requirements:
+            outcome, reason = _outcome_for(record, rid)
+            if outcome == "error":
+                findings_by_req.setdefault(rid, []).append(
+                    Finding(rid, Status.FAILED, f"test error: {record.error}", record.exchanges[-1:])
+                )
+            outcomes_by_req.setdefault(rid, []).append((outcome, reason))
+            tests_by_req.setdefault(rid, []).append(
+                {"nodeid": record.nodeid, "outcome": record.outcome, "duration": round(record.duration, 3)}
+            )
+    counts: dict[str, Counter[str]] = {}
+    for vendor in vendors:
+        catalog = load_catalog(vendor)
+        counts[vendor] = Counter()
+        for requirement in catalog:
+            findings = findings_by_req.get(requirement.id, [])
+            outcomes = outcomes_by_req.get(requirement.id, [])
+            status, reason = _status(requirement, findings, outcomes)
+            counts[vendor][str(status)] += 1
+            kept = [f for f in findings if f.status is not Status.PASSED][:MAX_FINDINGS_PER_REQUIREMENT]
+            for finding in kept:
+                evidence_ids.update(finding.evidence)
+            entry = requirement.to_dict()
+            entry.update(
+                {
+                    "status": str(status),
+                    "reason": run.redactor.text(reason) or "",
+                    "findings": [
+                        dict(f.to_dict(), message=run.redactor.text(f.message)) for f in kept
+                    ],
+                    "findings_total": len(findings),
+                    "tests": tests_by_req.get(requirement.id, []),
+                }
+            )
+            requirements_out.append(entry)
+    unknown = sorted(set(findings_by_req) - {r["id"] for r in requirements_out})
+    exchanges = {eid: run.recorder.get(eid) for eid in sorted(evidence_ids) if run.recorder.get(eid)}
+    summary = {
+        vendor: {
+            "requirements": sum(c.values()),
+            **{str(s): c.get(str(s), 0) for s in Status},
+            "conformant": c.get("failed", 0) == 0 and sum(c.values()) > 0,
+        }
+        for vendor, c in counts.items()
+    }
+    doc: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "run": {
+            "apicert_version": __version__,
+            "git_revision": _git_revision(),
+            "started": _iso(run.started),
+            "ended": _iso(run.ended or time.time()),
+            "duration": round((run.ended or time.time()) - run.started, 3),
+            "targets": {name: run.targets[name].describe() for name in vendors if name in run.targets},
+            "vendor_api_versions": {name: run.vendor_version(name) for name in vendors},
+            "faults": {k: list(v) for k, v in run.faults.items() if v},
+            "exchanges_recorded": len(run.recorder),
+            "errors": [run.redactor.text(e) for e in run.errors],
+            "findings_for_unknown_requirements": unknown,
+        },
+        "summary": summary,
+        "requirements": requirements_out,
+        "exchanges": exchanges,
+    }
+    if extra:
+        doc["run"].update(extra)
+    return doc
+
+
+def _iso(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+
+
+def write_results(doc: dict[str, Any], path: Path) -> Path:
+    """Write ``doc`` as JSON to ``path`` atomically (a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def exit_code(doc: dict[str, Any]) -> int:
+    """0 when no requirement failed and the run had no error; 2 on a run error; 1 otherwise."""
+    if doc["run"].get("errors"):
+        return 2
+    if any(r["status"] == str(Status.FAILED) for r in doc["requirements"]):
+        return 1
+    return 0

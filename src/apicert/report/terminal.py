@@ -1,0 +1,36 @@
+"""The terminal summary: a table per vendor and requirement, at most 80 columns wide."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["summary_lines"]
+
+WIDTH = 80
+_MARK = {"passed": "ok", "failed": "FAIL", "warning": "warn", "skipped": "skip", "review": "review"}
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "~"
+
+
+def summary_lines(doc: dict[str, Any]) -> list[str]:
+    """Return the summary of a results document, one table per vendor, no line over 80 columns."""
+    lines: list[str] = []
+    by_vendor: dict[str, list[dict[str, Any]]] = {}
+    for req in doc["requirements"]:
+        by_vendor.setdefault(req["vendor"], []).append(req)
+    for vendor, reqs in by_vendor.items():
+        s = doc["summary"][vendor]
+        verdict = "CONFORMANT" if s["conformant"] else "NOT CONFORMANT"
+        counts = ", ".join(f"{s[k]} {k}" for k in ("passed", "failed", "warning", "skipped", "review") if s[k])
+        lines.append(_clip(f"{vendor}: {verdict} ({s['requirements']} requirements: {counts})", WIDTH))
+        for req in reqs:
+            mark = _MARK.get(req["status"], req["status"])
+            detail = req["title"]
+            if req["status"] in ("failed", "warning", "skipped", "review") and req.get("reason"):
+                detail = req["reason"].splitlines()[0]
+            lines.append(_clip(f"  {mark:<6} {req['id']:<20} {detail}", WIDTH))
+    for error in doc["run"].get("errors", []):
+        lines.append(_clip(f"error: {error}", WIDTH))
+    return lines

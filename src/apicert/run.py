@@ -1,0 +1,213 @@
+"""The state of one conformance run: targets, embedded sandboxes, clients and per-test records.
+
+The pytest plugin owns one :class:`Run` per session. Suites reach it through fixtures; the report
+layer reads it at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from apicert.auth import ConnectFiAuth
+from apicert.checks.connectfi import RequestIdLedger, envelope
+from apicert.control import SandboxControl
+from apicert.http import Client, Recorder
+from apicert.model import Exchange, Finding, Status
+from apicert.redact import Redactor
+from apicert.targets import Target
+from apicert.vendors import get_vendor
+
+__all__ = ["Run", "TestRecord"]
+
+Observer = Callable[[Exchange], list[Finding]]
+
+
+@dataclass
+class TestRecord:
+    """What one test did: its requirements, findings, outcome and the exchanges it sent."""
+
+    nodeid: str
+    vendor: str | None
+    requirements: tuple[str, ...]
+    findings: list[Finding] = field(default_factory=list)
+    exchanges: list[str] = field(default_factory=list)
+    outcome: str = "not run"
+    reason: str = ""
+    duration: float = 0.0
+    error: str = ""
+    stopped: bool = False
+
+    def failed_findings(self) -> list[Finding]:
+        """Findings with status failed."""
+        return [f for f in self.findings if f.status is Status.FAILED]
+
+
+def _observers(vendor: str) -> list[Observer]:
+    """Checks applied to every exchange sent to ``vendor``, whatever the test."""
+    if vendor == "connectfi":
+        ledger = RequestIdLedger()
+        return [envelope, ledger.observe]
+    return []
+
+
+class Run:
+    """One conformance run: owns the recorder, the targets and any embedded sandboxes."""
+
+    def __init__(
+        self,
+        *,
+        targets: dict[str, Target],
+        report_dir: Path,
+        faults: dict[str, tuple[str, ...]] | None = None,
+        real_wait: bool = False,
+        allow_load: bool = False,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.targets = targets
+        self.report_dir = report_dir
+        self.faults = faults or {}
+        self.real_wait = real_wait
+        self.allow_load = allow_load
+        self.env = dict(os.environ if env is None else env)
+        self.redactor = Redactor()
+        self.recorder = Recorder(self.redactor)
+        self.records: dict[str, TestRecord] = {}
+        self.current: TestRecord | None = None
+        self.errors: list[str] = []
+        self.orphan_findings: list[Finding] = []
+        self.started = time.time()
+        self.ended: float | None = None
+        self._servers: dict[str, Any] = {}
+        self._clients: dict[str, Client] = {}
+        self._auths: dict[str, Any] = {}
+        self._controls: dict[str, SandboxControl] = {}
+        self._observers: dict[str, list[Observer]] = {}
+        self._lock = threading.RLock()
+        self.recorder.listeners.append(self._on_exchange)
+        for target in targets.values():
+            for cred in target.vendor.credentials:
+                if cred.secret:
+                    self.redactor.add_secret(target.credentials.get(cred.name))
+
+    # -- targets -------------------------------------------------------------------------
+    def target(self, vendor: str) -> Target:
+        """Return the started target of ``vendor`` (starting its embedded sandbox if needed)."""
+        with self._lock:
+            target = self.targets[vendor]
+            if target.embedded and vendor not in self._servers:
+                self._start_embedded(target)
+            return target
+
+    def _start_embedded(self, target: Target) -> None:
+        from apicert.sandbox.runtime import SandboxConfig
+        from apicert.sandbox.server import EmbeddedServer
+
+        vendor = target.vendor
+        for cred in vendor.credentials:
+            value = self.env.get(cred.env) or f"apicert_{secrets.token_hex(6)}"
+            if cred.secret:
+                value = self.env.get(cred.env) or secrets.token_urlsafe(18)
+                self.redactor.add_secret(value)
+            target.credentials[cred.name] = value
+        config = SandboxConfig(
+            vendor=vendor.name,
+            faults=self.faults.get(vendor.name, ()),
+            credentials=dict(target.credentials),
+        )
+        server = EmbeddedServer(config).start()
+        self._servers[vendor.name] = server
+        target.base_url = server.base_url
+
+    def client(self, vendor: str) -> Client:
+        """Return the run's authenticated client for ``vendor`` (one per vendor)."""
+        with self._lock:
+            if vendor not in self._clients:
+                target = self.target(vendor)
+                auth = self.auth(vendor)
+                self._clients[vendor] = Client(
+                    target.base_url,
+                    recorder=self.recorder,
+                    rate_limit=target.vendor.rate_limit_per_second,
+                    auth=auth,
+                )
+            return self._clients[vendor]
+
+    def auth(self, vendor: str) -> Any:
+        """Return the vendor's auth provider (caches tokens; register secrets on use)."""
+        with self._lock:
+            if vendor not in self._auths:
+                target = self.target(vendor)
+                if vendor == "connectfi":
+                    self._auths[vendor] = ConnectFiAuth(
+                        target.credentials["login"], target.credentials["password"]
+                    )
+                else:
+                    raise KeyError(f"no auth provider for {vendor}")
+            return self._auths[vendor]
+
+    def control(self, vendor: str) -> SandboxControl:
+        """Return the sandbox-control client of ``vendor``'s target."""
+        with self._lock:
+            if vendor not in self._controls:
+                target = self.target(vendor)
+                control = SandboxControl(target.base_url, real_wait=self.real_wait)
+                auth = self.auth(vendor)
+                control.on_advance.append(lambda _s: auth.invalidate())
+                self._controls[vendor] = control
+            return self._controls[vendor]
+
+    # -- recording -----------------------------------------------------------------------
+    def _vendor_of(self, exchange: Exchange) -> str | None:
+        for name, target in self.targets.items():
+            if target.base_url and exchange.url.startswith(target.base_url):
+                return name
+        return None
+
+    def _on_exchange(self, exchange: Exchange) -> None:
+        record = self.current
+        vendor = self._vendor_of(exchange)
+        findings: list[Finding] = []
+        if vendor is not None:
+            with self._lock:
+                if vendor not in self._observers:
+                    self._observers[vendor] = _observers(vendor)
+                observers = self._observers[vendor]
+            for observe in observers:
+                findings.extend(observe(exchange))
+        if record is not None:
+            record.exchanges.append(exchange.id)
+            record.findings.extend(findings)
+        elif findings:
+            self.orphan_findings.extend(findings)
+
+    def begin_test(self, nodeid: str, vendor: str | None, requirements: tuple[str, ...]) -> TestRecord:
+        """Open the record of a test; exchanges and observer findings go to it until it ends."""
+        record = TestRecord(nodeid=nodeid, vendor=vendor, requirements=requirements)
+        self.records[nodeid] = record
+        self.current = record
+        self.recorder.current_test = nodeid
+        return record
+
+    def end_test(self) -> None:
+        """Close the current test record."""
+        self.current = None
+        self.recorder.current_test = None
+
+    def close(self) -> None:
+        """Stop embedded sandboxes and note the end time."""
+        self.ended = time.time()
+        for server in self._servers.values():
+            server.stop()
+        self._servers.clear()
+
+    def vendor_version(self, vendor: str) -> str | None:
+        """The vendor API version under test, when the vendor versions its API."""
+        get_vendor(vendor)
+        return None

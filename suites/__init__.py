@@ -1,0 +1,1 @@
+"""apicert conformance suites, one package per vendor."""

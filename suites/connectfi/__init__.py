@@ -1,0 +1,1 @@
+"""connectFi conformance suites (seed 002 and the vendor's public pages)."""

@@ -1,0 +1,62 @@
+"""Fixtures for the connectFi suites: the client and ready-made pre-requisite chains."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from apicert.checks.connectfi import success_envelope
+from apicert.http import Client
+from apicert.model import Exchange
+from apicert.verdict import Verdict
+
+from . import payloads
+
+
+@pytest.fixture
+def connectfi(api: Client) -> Client:
+    """The authenticated connectFi client."""
+    return api
+
+
+def data_of(exchange: Exchange) -> dict[str, Any]:
+    """The ``data`` object of a success envelope ({} when absent or not an object)."""
+    try:
+        body = exchange.json()
+    except ValueError:
+        return {}
+    data = body.get("data") if isinstance(body, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
+@pytest.fixture
+def new_customer(connectfi: Client, verdict: Verdict) -> Callable[..., dict[str, Any]]:
+    """Create a customer (stopping the test if that fails) and return its data."""
+
+    def make(body: dict[str, Any] | None = None) -> dict[str, Any]:
+        exchange = connectfi.post("/customer/init", json=body or payloads.individual())
+        verdict.require(success_envelope(exchange))
+        return data_of(exchange)
+
+    return make
+
+
+@pytest.fixture
+def customer_with_documents(connectfi: Client, verdict: Verdict, new_customer: Callable[..., dict[str, Any]]) -> Callable[[], str]:
+    """Create a customer, generate and upload its identity document; return the customer id."""
+
+    def make() -> str:
+        customer_id = str(new_customer().get("customerId"))
+        generated = connectfi.post("/akepa/document/generate", json={"customerId": customer_id, "documentType": "identity"})
+        verdict.require(success_envelope(generated))
+        document_id = data_of(generated).get("documentId")
+        uploaded = connectfi.post(
+            f"/akepa/document/upload/{document_id}",
+            files={"file": ("passport.png", b"\x89PNG\r\n\x1a\nsandbox-document", "image/png")},
+        )
+        verdict.require(success_envelope(uploaded))
+        return customer_id
+
+    return make

@@ -1,0 +1,59 @@
+"""Response envelope (seed 002): code "0", object data, requestId, status rules.
+
+Every exchange of every connectFi test is also checked by the envelope observer; these tests make
+sure each rule is exercised on purpose, by a success and by a failure.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from apicert.checks.connectfi import envelope, error_envelope, success_envelope, unique_request_ids
+from apicert.checks.base import fail
+from apicert.http import Client
+from apicert.verdict import Verdict
+
+from . import payloads
+
+SUCCESS = ("CONNECTFI-ENV-01", "CONNECTFI-ENV-02", "CONNECTFI-ENV-03", "CONNECTFI-ENV-07")
+
+
+@pytest.mark.readonly
+@pytest.mark.requirement(*SUCCESS, "CONNECTFI-HEALTH-01")
+def test_health_answers_the_success_envelope(connectfi: Client, verdict: Verdict) -> None:
+    exchange = connectfi.get("/health")
+    if exchange.status != 200:
+        verdict.check([fail("CONNECTFI-HEALTH-01", f"GET /health answered {exchange.status or exchange.error}", exchange)])
+    verdict.check(success_envelope(exchange))
+
+
+@pytest.mark.requirement(*SUCCESS)
+def test_creation_answers_the_success_envelope(connectfi: Client, verdict: Verdict) -> None:
+    verdict.check(success_envelope(connectfi.post("/customer/init", json=payloads.individual())))
+
+
+@pytest.mark.readonly
+@pytest.mark.requirement("CONNECTFI-ENV-06", "CONNECTFI-ENV-03")
+def test_not_found_answers_the_error_shape(connectfi: Client, verdict: Verdict) -> None:
+    exchange = connectfi.get("/customer/status/cstap_doesNotExist0000000000")
+    if exchange.status is not None and exchange.status < 300:
+        verdict.check([fail("CONNECTFI-ENV-06", "unknown customer answered as a success", exchange)])
+    verdict.check(error_envelope(exchange))
+
+
+@pytest.mark.requirement("CONNECTFI-ENV-05", "CONNECTFI-ENV-06")
+def test_refusal_is_never_a_2xx(connectfi: Client, verdict: Verdict) -> None:
+    body = payloads.individual()
+    connectfi.post("/customer/init", json=body)
+    duplicate = connectfi.post("/customer/init", json=payloads.individual(ref=body["customer"]["reference"]))
+    verdict.check(envelope(duplicate))
+    if duplicate.status is not None and duplicate.status < 300:
+        verdict.check([fail("CONNECTFI-ENV-05", f"a refused request answered {duplicate.status}", duplicate)])
+
+
+@pytest.mark.requirement("CONNECTFI-ENV-04")
+def test_request_ids_never_repeat(connectfi: Client, verdict: Verdict) -> None:
+    exchanges = [connectfi.get("/health") for _ in range(5)]
+    exchanges += [connectfi.post("/customer/init", json=payloads.individual()) for _ in range(3)]
+    exchanges += [connectfi.get("/customer/status/cstap_unknown") for _ in range(3)]
+    verdict.check(unique_request_ids(exchanges))

@@ -1,0 +1,25 @@
+"""Invalid input is refused cleanly (seed 002: failures answer >= 300 with a message), never 5xx."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+
+from apicert.checks.base import describe, fail
+from apicert.checks.connectfi import error_envelope
+from apicert.http import Client
+from apicert.verdict import Verdict
+
+from . import payloads
+
+
+@pytest.mark.requirement("CONNECTFI-VAL-01")
+@given(body=payloads.invalid_customer_bodies())
+def test_invalid_customer_is_a_4xx_in_the_error_shape(connectfi: Client, verdict: Verdict, body: Any) -> None:
+    exchange = connectfi.post("/customer/init", json=body)
+    status = exchange.status
+    if status is None or not 400 <= status < 500:
+        verdict.require([fail("CONNECTFI-VAL-01", f"{describe(exchange)}: invalid customer answered {status or exchange.error}, not 4xx", exchange)])
+    verdict.require(error_envelope(exchange))
