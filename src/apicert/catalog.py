@@ -43,7 +43,7 @@ def _parse(path: Path) -> Catalog:
     seen: set[str] = set()
     for entry in raw.get("requirements", []):
         rid = str(entry["id"])
-        if not _ID.match(rid) or not rid.startswith(vendor.upper() + "-"):
+        if not _ID.fullmatch(rid) or not rid.startswith(vendor.upper() + "-"):
             raise ValueError(f"{path}: malformed requirement id {rid!r}")
         if rid in seen:
             raise ValueError(f"{path}: duplicate requirement id {rid}")

@@ -274,5 +274,19 @@ def _faults(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def entry() -> None:
+    """Console entry point: ``main()`` with a closed pipe (``apicert ... | head``) kept quiet."""
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = EXIT_OK
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()

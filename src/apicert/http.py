@@ -125,9 +125,9 @@ class _Pacer:
         self._lock = threading.Lock()
 
     def wait(self) -> None:
-        if not self.interval:
-            return
         with self._lock:
+            if not self.interval and self._next <= time.monotonic():
+                return
             now = time.monotonic()
             slot = max(now, self._next)
             self._next = slot + self.interval

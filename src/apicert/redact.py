@@ -20,6 +20,7 @@ import re
 import threading
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 __all__ = ["Redactor", "luhn_valid", "mask_tail"]
 
@@ -74,7 +75,11 @@ IDENTITY_KEYS = frozenset(
     }
 )
 
-_DIGIT_RUN = re.compile(r"(?<![0-9A-Za-z])(?:\d[ -]?){12,18}\d(?![0-9A-Za-z])")
+# A bare run of 13-19 digits, or 4-digit groups split by one consistent space or dash (the way
+# cards are printed). Group-wise matching keeps "2024-11-21 4111..." from swallowing the date.
+_DIGIT_RUN = re.compile(
+    r"(?<![0-9])(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -])\d{6}\2\d{5})(?![0-9])"
+)
 _SSN = re.compile(r"(?<![0-9A-Za-z-])\d{3}-\d{2}-\d{4}(?![0-9A-Za-z-])")
 _MIN_KNOWN = 4
 _REDACTED = "[REDACTED]"
@@ -137,9 +142,11 @@ class Redactor:
         text = str(value)
         if len(text) < _MIN_KNOWN:
             return
+        # The same value as it appears in a URL or a form body.
+        variants = {text, quote(text, safe=""), quote_plus(text, safe="")}
         with self._lock:
-            if text not in bucket:
-                bucket.add(text)
+            if not variants <= bucket:
+                bucket.update(variants)
                 self._pattern = None
 
     def _compiled(self) -> re.Pattern[str] | None:
@@ -189,6 +196,10 @@ class Redactor:
                 return mask_tail(str(value))
         if isinstance(value, str):
             return self.text(value)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            text = str(value)
+            masked = self.text(text)
+            return value if masked == text else masked
         return value
 
     def body(self, body: str | None) -> str | None:

@@ -15,11 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from apicert.auth import ConnectFiAuth
+from apicert.checks.contract import OpenApiContract
 from apicert.checks.connectfi import RequestIdLedger, envelope
 from apicert.control import SandboxControl
 from apicert.http import Client, Recorder
 from apicert.model import Exchange, Finding, Status
+from apicert.paths import schemas_dir
 from apicert.redact import Redactor
 from apicert.targets import Target
 from apicert.vendors import get_vendor
@@ -53,8 +57,15 @@ def _observers(vendor: str) -> list[Observer]:
     """Checks applied to every exchange sent to ``vendor``, whatever the test."""
     if vendor == "connectfi":
         ledger = RequestIdLedger()
-        return [envelope, ledger.observe]
+        contract = OpenApiContract(_openapi(vendor), "CONNECTFI-CONTRACT-01")
+        return [envelope, ledger.observe, contract.check]
     return []
+
+
+def _openapi(vendor: str, name: str = "openapi.yaml") -> dict[str, Any]:
+    with open(schemas_dir() / vendor / name, encoding="utf-8") as handle:
+        document: dict[str, Any] = yaml.safe_load(handle)
+    return document
 
 
 class Run:

@@ -78,8 +78,20 @@ def parse_target_specs(specs: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def _is_production(vendor: Vendor, host: str) -> bool:
+def _is_production(vendor: Vendor, host: str, extra: frozenset[str] = frozenset()) -> bool:
+    host = host.rstrip(".")
+    if host in extra:
+        return True
+    if any(host == box or host.endswith("." + box) for box in vendor.sandbox_hosts):
+        return False
     return any(host == prod or host.endswith("." + prod) for prod in vendor.production_hosts)
+
+
+def extra_production_hosts(env: Mapping[str, str]) -> frozenset[str]:
+    """Hosts named in ``APICERT_PRODUCTION_HOSTS`` (comma-separated): a team's own production
+    endpoints (a dedicated vendor host, a proxy), guarded like the vendors' known ones."""
+    raw = env.get("APICERT_PRODUCTION_HOSTS", "")
+    return frozenset(h.strip().lower().rstrip(".") for h in raw.split(",") if h.strip())
 
 
 def resolve_targets(
@@ -105,7 +117,7 @@ def resolve_targets(
             continue
         parse_target_specs([f"{vendor.name}={url}"])
         target = Target(vendor=vendor, base_url=url, embedded=False)
-        target.production = _is_production(vendor, target.host)
+        target.production = _is_production(vendor, target.host, extra_production_hosts(env))
         if target.production and not allow_production:
             raise SetupError(
                 f"{vendor.name}: {target.host} is a production host; apicert refuses it unless "

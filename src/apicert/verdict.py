@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from apicert.catalog import requirement
-from apicert.model import Finding, Level, Status
+from apicert.model import Exchange, Finding, Level, Status
 
 if TYPE_CHECKING:
     from apicert.run import TestRecord
@@ -64,3 +64,15 @@ class Verdict:
     def require(self, findings: Iterable[Finding]) -> None:
         """Record ``findings`` and end the test at once if any failed."""
         self.check(findings, stop=True)
+
+    def step(self, requirement_id: str, exchange: Exchange, what: str) -> Exchange:
+        """A documented step later steps depend on: a non-2xx answer is a failed finding on
+        ``requirement_id`` (the promise that the documented sequence works) and ends the test.
+
+        Only the status is judged here; the response's shape is the envelope observer's job.
+        """
+        status = exchange.status
+        if status is None or not 200 <= status < 300:
+            got = status if status is not None else exchange.error
+            self.require([Finding(requirement_id, Status.FAILED, f"could not {what}: {exchange.method} {exchange.path} answered {got}", [exchange.id])])
+        return exchange

@@ -7,12 +7,15 @@ from typing import Any
 
 import pytest
 
-from apicert.checks.connectfi import success_envelope
 from apicert.http import Client
 from apicert.model import Exchange
 from apicert.verdict import Verdict
 
 from . import payloads
+
+# The documented pre-requisite chain (customer, documents, card) must work: a refused step in it
+# is a failure of CONNECTFI-PRE-03, whatever test needed the step.
+PRE_03 = "CONNECTFI-PRE-03"
 
 
 @pytest.fixture
@@ -37,8 +40,7 @@ def new_customer(connectfi: Client, verdict: Verdict) -> Callable[..., dict[str,
 
     def make(body: dict[str, Any] | None = None) -> dict[str, Any]:
         exchange = connectfi.post("/customer/init", json=body or payloads.individual())
-        verdict.require(success_envelope(exchange))
-        return data_of(exchange)
+        return data_of(verdict.step(PRE_03, exchange, "create a customer"))
 
     return make
 
@@ -50,13 +52,12 @@ def customer_with_documents(connectfi: Client, verdict: Verdict, new_customer: C
     def make() -> str:
         customer_id = str(new_customer().get("customerId"))
         generated = connectfi.post("/akepa/document/generate", json={"customerId": customer_id, "documentType": "identity"})
-        verdict.require(success_envelope(generated))
-        document_id = data_of(generated).get("documentId")
+        document_id = data_of(verdict.step(PRE_03, generated, "generate the identity document")).get("documentId")
         uploaded = connectfi.post(
             f"/akepa/document/upload/{document_id}",
             files={"file": ("passport.png", b"\x89PNG\r\n\x1a\nsandbox-document", "image/png")},
         )
-        verdict.require(success_envelope(uploaded))
+        verdict.step(PRE_03, uploaded, "upload the identity document")
         return customer_id
 
     return make

@@ -69,8 +69,9 @@ def card(customer_id: str, ref: str | None = None, pan: str = TEST_CARD) -> dict
     }
 
 
+# Values no documented field accepts: wrong JSON types, the empty string, over-long text.
 _BAD_SCALARS = st.one_of(
-    st.none(), st.integers(), st.booleans(), st.just(""), st.text(max_size=5), st.just("x" * 300), st.lists(st.integers(), max_size=2)
+    st.none(), st.integers(), st.booleans(), st.just(""), st.just("x" * 300), st.lists(st.integers(), max_size=2)
 )
 
 _FIELDS = {

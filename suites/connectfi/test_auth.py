@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from apicert.checks.base import fail
 from apicert.checks.connectfi import error_envelope, parse_expiry, refused, success_envelope, token_response
 from apicert.control import SandboxControl
 from apicert.http import Client
@@ -58,15 +59,15 @@ def test_wrong_password_is_refused(connectfi: Client, verdict: Verdict, apicert_
 def test_token_past_its_expiry_is_refused(connectfi: Client, verdict: Verdict, clock: SandboxControl, apicert_run: Run) -> None:
     auth = apicert_run.auth("connectfi")
     issued = connectfi.post("/auth/get-token", auth=False, json=auth.credentials_body())
-    verdict.require(success_envelope(issued))
-    data = data_of(issued)
+    data = data_of(verdict.step("CONNECTFI-AUTH-03", issued, "get a token"))
     token = str(data.get("token", ""))
     connectfi.redactor.add_secret(token)
     expiry = parse_expiry(data.get("dtsExpireAt"))
     if expiry is None:
         pytest.skip("get-token gave no usable dtsExpireAt (CONNECTFI-AUTH-03 reports it)")
-    before = connectfi.get("/health", auth=False, headers={"x-connectfi-token": token})
-    verdict.require(success_envelope(before))
+    before = connectfi.get("/customer/status/cstap_anyCustomer000000000000", auth=False, headers={"x-connectfi-token": token})
+    if before.status == 401:
+        verdict.require([fail("CONNECTFI-AUTH-03", "a token fresh from get-token is refused with 401", before)])
     clock.advance(max(0.0, expiry.timestamp() - clock.now()) + 1.0)
-    after = connectfi.get("/health", auth=False, headers={"x-connectfi-token": token})
+    after = connectfi.get("/customer/status/cstap_anyCustomer000000000000", auth=False, headers={"x-connectfi-token": token})
     verdict.check(refused("CONNECTFI-AUTH-04", after, status=401))

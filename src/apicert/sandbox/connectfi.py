@@ -59,25 +59,59 @@ BASE62 = string.digits + string.ascii_letters
 REPEATED_REQUEST_ID = "SameRequestIdForEveryResponse000"
 
 FAULTS: tuple[Fault, ...] = (
-    Fault("code-integer", ("CONNECTFI-ENV-01",), 'success bodies carry "code": 0 (an integer)'),
+    Fault(
+        "code-integer",
+        (
+            "CONNECTFI-ENV-01",
+            "CONNECTFI-CONTRACT-01",
+        ),
+        'success bodies carry "code": 0 (an integer)',
+    ),
     Fault(
         "data-not-object",
-        ("CONNECTFI-ENV-02",),
+        (
+            "CONNECTFI-ENV-02",
+            "CONNECTFI-CONTRACT-01",
+        ),
         "GET /customer/status answers data as a list holding the object",
     ),
-    Fault("requestid-missing", ("CONNECTFI-ENV-03",), "no body carries a requestId"),
+    Fault(
+        "requestid-missing",
+        (
+            "CONNECTFI-ENV-03",
+            "CONNECTFI-CONTRACT-01",
+        ),
+        "no body carries a requestId",
+    ),
     Fault("requestid-repeated", ("CONNECTFI-ENV-04",), "every response carries the same requestId"),
     Fault(
         "error-status-200",
-        ("CONNECTFI-ENV-05",),
+        (
+            "CONNECTFI-ENV-05",
+            "CONNECTFI-REF-01",
+            "CONNECTFI-REF-02",
+            "CONNECTFI-CONTRACT-01",
+        ),
         "referenceExists errors (customer and card) are answered with HTTP 200",
     ),
     Fault(
         "error-shape-bare",
-        ("CONNECTFI-ENV-06",),
+        (
+            "CONNECTFI-ENV-06",
+            "CONNECTFI-REF-01",
+            "CONNECTFI-REF-02",
+            "CONNECTFI-CONTRACT-01",
+        ),
         'error bodies are {"error": message, "requestId"} without code or message',
     ),
-    Fault("status-202", ("CONNECTFI-ENV-07",), "a successful customer/init answers 202"),
+    Fault(
+        "status-202",
+        (
+            "CONNECTFI-ENV-07",
+            "CONNECTFI-CONTRACT-01",
+        ),
+        "a successful customer/init answers 202",
+    ),
     Fault(
         "auth-not-required",
         ("CONNECTFI-AUTH-01",),
@@ -88,7 +122,14 @@ FAULTS: tuple[Fault, ...] = (
         ("CONNECTFI-AUTH-02",),
         "any non-empty token is accepted (issued tokens still expire)",
     ),
-    Fault("token-no-expiry-field", ("CONNECTFI-AUTH-03",), "get-token data has no dtsExpireAt"),
+    Fault(
+        "token-no-expiry-field",
+        (
+            "CONNECTFI-AUTH-03",
+            "CONNECTFI-CONTRACT-01",
+        ),
+        "get-token data has no dtsExpireAt",
+    ),
     Fault("token-never-expires", ("CONNECTFI-AUTH-04",), "expired tokens are still accepted"),
     Fault(
         "login-any-password",
@@ -137,12 +178,18 @@ FAULTS: tuple[Fault, ...] = (
     ),
     Fault(
         "validation-500",
-        ("CONNECTFI-VAL-01",),
+        (
+            "CONNECTFI-VAL-01",
+            "CONNECTFI-CONTRACT-01",
+        ),
         "customer/init answers any invalid body with 500 internalError",
     ),
     Fault(
         "upload-multipart-refused",
-        ("CONNECTFI-BODY-01",),
+        (
+            "CONNECTFI-BODY-01",
+            "CONNECTFI-PRE-03",
+        ),
         'document upload refuses multipart with 415 and takes only JSON {"file": text}',
     ),
     Fault(
@@ -152,7 +199,10 @@ FAULTS: tuple[Fault, ...] = (
     ),
     Fault(
         "health-down",
-        ("CONNECTFI-HEALTH-01",),
+        (
+            "CONNECTFI-HEALTH-01",
+            "CONNECTFI-CONTRACT-01",
+        ),
         "GET /health answers 503 serviceUnavailable",
     ),
 )
