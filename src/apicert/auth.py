@@ -37,7 +37,12 @@ class ConnectFiAuth:
 
     def credentials_body(self, password: str | None = None) -> dict[str, object]:
         """Return the get-token request body (with another password when given)."""
-        return {"user": {"login": self.login, "password": self.password if password is None else password}}
+        return {
+            "user": {
+                "login": self.login,
+                "password": self.password if password is None else password,
+            }
+        }
 
     def token(self, client: Client) -> str:
         """Return a token, fetching one with the configured credentials if none is cached."""

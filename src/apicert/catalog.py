@@ -1,4 +1,4 @@
-"""Requirement catalogs: one YAML file per vendor, every requirement with its id, level and source."""
+"""Requirement catalogs: one YAML file per vendor; each requirement has an id, level and source."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ _ID = re.compile(r"^[A-Z]+(-[A-Z0-9]+)+$")
 class Catalog:
     """The requirements of one vendor, in catalog order."""
 
-    def __init__(self, vendor: str, title: str, requirements: list[Requirement], documents: dict[str, str]) -> None:
+    def __init__(
+        self, vendor: str, title: str, requirements: list[Requirement], documents: dict[str, str]
+    ) -> None:
         self.vendor = vendor
         self.title = title
         self.documents = documents

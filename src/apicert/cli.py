@@ -38,31 +38,79 @@ def _vendor_list(values: Sequence[str]) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``apicert`` command."""
-    parser = _Parser(prog="apicert", description="Contract and compliance tests for fintech vendor APIs.")
+    parser = _Parser(
+        prog="apicert", description="Contract and compliance tests for fintech vendor APIs."
+    )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     run = sub.add_parser("run", help="run the conformance suites and write reports/")
-    run.add_argument("--vendor", action="append", default=[], help="vendor(s) to run, repeatable or comma-separated (default: all)")
-    run.add_argument("--target", action="append", default=[], metavar="VENDOR=URL", help="test VENDOR at URL instead of its embedded sandbox")
+    run.add_argument(
+        "--vendor",
+        action="append",
+        default=[],
+        help="vendor(s) to run, repeatable or comma-separated (default: all)",
+    )
+    run.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="VENDOR=URL",
+        help="test VENDOR at URL instead of its embedded sandbox",
+    )
     run.add_argument("--report-dir", default="reports", help="where reports go (default: reports)")
-    run.add_argument("--allow-production", action="store_true", help="allow a known production host (read-only suites only)")
-    run.add_argument("--allow-load", action="store_true", help="allow load probes against URL targets")
-    run.add_argument("--real-wait", action="store_true", help="really wait for time-dependent requirements on targets without clock control")
-    run.add_argument("--fault", action="append", default=[], metavar="VENDOR:FAULT", help="switch a fault on in an embedded sandbox")
+    run.add_argument(
+        "--allow-production",
+        action="store_true",
+        help="allow a known production host (read-only suites only)",
+    )
+    run.add_argument(
+        "--allow-load", action="store_true", help="allow load probes against URL targets"
+    )
+    run.add_argument(
+        "--real-wait",
+        action="store_true",
+        help="really wait for time-dependent requirements on targets without clock control",
+    )
+    run.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="VENDOR:FAULT",
+        help="switch a fault on in an embedded sandbox",
+    )
     run.add_argument("--seed", type=int, default=None, help="hypothesis seed (repeat a run)")
-    run.add_argument("-k", dest="keyword", default=None, help="only run tests matching the expression (as pytest -k)")
-    run.add_argument("-m", dest="markexpr", default=None, help="only run tests matching the mark expression")
+    run.add_argument(
+        "-k",
+        dest="keyword",
+        default=None,
+        help="only run tests matching the expression (as pytest -k)",
+    )
+    run.add_argument(
+        "-m", dest="markexpr", default=None, help="only run tests matching the mark expression"
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="one line per test")
-    run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --, arguments passed to pytest")
+    run.add_argument(
+        "pytest_args", nargs=argparse.REMAINDER, help="after --, arguments passed to pytest"
+    )
 
     sandbox = sub.add_parser("sandbox", help="reference sandboxes")
     ssub = sandbox.add_subparsers(dest="sandbox_command", parser_class=_Parser)
     serve = ssub.add_parser("serve", help="serve one reference sandbox in the foreground")
     serve.add_argument("vendor")
-    serve.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
-    serve.add_argument("--state", default=None, metavar="FILE", help="SQLite file for state (kept across restarts)")
-    serve.add_argument("--fault", action="append", default=[], metavar="NAME", help="switch a fault on (repeatable)")
+    serve.add_argument(
+        "--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)"
+    )
+    serve.add_argument(
+        "--state", default=None, metavar="FILE", help="SQLite file for state (kept across restarts)"
+    )
+    serve.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="switch a fault on (repeatable)",
+    )
     faults = ssub.add_parser("faults", help="list faults and the requirements they break")
     faults.add_argument("vendor", nargs="?")
     return parser
@@ -106,15 +154,27 @@ def _setup_failure(message: str, vendors: list[str], report_dir: Path) -> int:
             continue
         for req in catalog:
             entry = req.to_dict()
-            entry.update(status="skipped", reason=f"not run: {message}", findings=[], findings_total=0, tests=[])
+            entry.update(
+                status="skipped",
+                reason=f"not run: {message}",
+                findings=[],
+                findings_total=0,
+                tests=[],
+            )
             requirements.append(entry)
     doc = {
         "schema_version": SCHEMA_VERSION,
         "run": {"errors": [message], "targets": {}, "faults": {}},
         "summary": {
-            v: {"requirements": sum(1 for r in requirements if r["vendor"] == v), "passed": 0, "failed": 0,
-                "warning": 0, "review": 0,
-                "skipped": sum(1 for r in requirements if r["vendor"] == v), "conformant": False}
+            v: {
+                "requirements": sum(1 for r in requirements if r["vendor"] == v),
+                "passed": 0,
+                "failed": 0,
+                "warning": 0,
+                "review": 0,
+                "skipped": sum(1 for r in requirements if r["vendor"] == v),
+                "conformant": False,
+            }
             for v in vendors
         },
         "requirements": requirements,
@@ -142,7 +202,10 @@ def _run(args: argparse.Namespace) -> int:
     try:
         report_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        _error(f"cannot create the report directory {report_dir}: {exc.strerror}; choose another with --report-dir")
+        _error(
+            f"cannot create the report directory {report_dir}: {exc.strerror}; "
+            "choose another with --report-dir"
+        )
         return EXIT_SETUP
     try:
         specs = parse_target_specs(args.target)
@@ -165,7 +228,9 @@ def _run(args: argparse.Namespace) -> int:
     suites = suites_dir()
     pytest_args = [str(suites / v) for v in vendors if (suites / v).is_dir()]
     if not pytest_args:
-        return _setup_failure(f"no suites found for {', '.join(vendors)} under {suites}", vendors, report_dir)
+        return _setup_failure(
+            f"no suites found for {', '.join(vendors)} under {suites}", vendors, report_dir
+        )
     for v in vendors:
         pytest_args += ["--apicert-vendor", v]
     for name, url in specs.items():
@@ -173,13 +238,17 @@ def _run(args: argparse.Namespace) -> int:
     for fault in args.fault:
         pytest_args += ["--apicert-fault", fault]
     pytest_args += [
-        "--apicert-report-dir", str(report_dir),
+        "--apicert-report-dir",
+        str(report_dir),
         f"--junitxml={report_dir / 'junit.xml'}",
-        "-o", "junit_family=xunit1",
+        "-o",
+        "junit_family=xunit1",
         f"--html={report_dir / 'pytest-html.html'}",
         "--self-contained-html",
-        "--rootdir", str(suites),
-        "-p", "no:cacheprovider",
+        "--rootdir",
+        str(suites),
+        "-p",
+        "no:cacheprovider",
         "--tb=line",
         "-v" if args.verbose else "-q",
     ]
@@ -210,13 +279,21 @@ def _invoke_pytest(pytest_args: list[str], report_dir: Path, vendors: list[str])
     results = report_dir / "results.json"
     if results.exists():
         results.unlink()
-    code = pytest.main(pytest_args)
+    code = pytest.ExitCode(pytest.main(pytest_args))
     if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
-        return _setup_failure(f"pytest stopped with a {code.name.lower().replace('_', ' ')} (see above)", vendors, report_dir)
+        return _setup_failure(
+            f"pytest stopped with a {code.name.lower().replace('_', ' ')} (see above)",
+            vendors,
+            report_dir,
+        )
     if not results.exists():
         if code == pytest.ExitCode.NO_TESTS_COLLECTED:
-            return _setup_failure("no test matched the selection (-k/-m/--vendor)", vendors, report_dir)
-        return _setup_failure("the run wrote no results.json (see the pytest output above)", vendors, report_dir)
+            return _setup_failure(
+                "no test matched the selection (-k/-m/--vendor)", vendors, report_dir
+            )
+        return _setup_failure(
+            "the run wrote no results.json (see the pytest output above)", vendors, report_dir
+        )
     doc = json.loads(results.read_text(encoding="utf-8"))
     status = exit_code(doc)
     print(f"reports: {results}, {report_dir / 'pytest-html.html'}, {report_dir / 'junit.xml'}")
@@ -244,9 +321,13 @@ def _serve(args: argparse.Namespace) -> int:
     known = {f.name for f in module.FAULTS}
     bad = [f for f in args.fault if f not in known]
     if bad:
-        _error(f"unknown fault {bad[0]!r} for {vendor}; 'apicert sandbox faults {vendor}' lists them")
+        _error(
+            f"unknown fault {bad[0]!r} for {vendor}; 'apicert sandbox faults {vendor}' lists them"
+        )
         return EXIT_SETUP
-    config = SandboxConfig(vendor=vendor, state_path=args.state, faults=tuple(args.fault), credentials=credentials)
+    config = SandboxConfig(
+        vendor=vendor, state_path=args.state, faults=tuple(args.fault), credentials=credentials
+    )
     try:
         serve_forever(config, args.port)
     except OSError as exc:

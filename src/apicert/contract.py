@@ -32,7 +32,7 @@ def load_openapi(
     max_examples: int = 10,
     business_refusals: tuple[int, ...] = (),
 ) -> Any:
-    """Load ``schemas/<vendor>/<name>`` bound to ``base_url``, generating positive and negative data.
+    """Load ``schemas/<vendor>/<name>`` bound to ``base_url``; generate positive and negative data.
 
     ``business_refusals`` are statuses the vendor documents for schema-valid requests that break a
     business rule (connectFi: 400 referenceExists); Schemathesis' positive-data check accepts them.
@@ -48,12 +48,14 @@ def load_openapi(
     return schema
 
 
-def as_schemathesis_check(check: ExchangeCheck) -> Callable[..., None]:
+def as_schemathesis_check(check: ExchangeCheck) -> Callable[..., bool | None]:
     """Wrap an apicert exchange check as a Schemathesis check function (raises on a failed
     finding), so the same rule serves ``schemathesis run`` users and apicert alike."""
 
     def schemathesis_check(ctx: Any, response: Any, case: Any) -> bool | None:
-        failed = [f for f in check(exchange_from_schemathesis(response)) if str(f.status) == "failed"]
+        failed = [
+            f for f in check(exchange_from_schemathesis(response)) if str(f.status) == "failed"
+        ]
         if failed:
             raise AssertionError("; ".join(f"{f.requirement}: {f.message}" for f in failed))
         return None
@@ -66,7 +68,10 @@ def exchange_from_schemathesis(response: Any) -> Exchange:
     """Build an :class:`Exchange` from a Schemathesis ``Response`` (for checks run inside it)."""
     request = response.request
     body = request.body
-    headers = {k: (", ".join(v) if isinstance(v, list) else str(v)) for k, v in dict(response.headers).items()}
+    headers = {
+        k: (", ".join(v) if isinstance(v, list) else str(v))
+        for k, v in dict(response.headers).items()
+    }
     return Exchange(
         id="schemathesis",
         method=str(request.method or "GET"),
@@ -80,9 +85,16 @@ def exchange_from_schemathesis(response: Any) -> Exchange:
     )
 
 
-def run_case(case: Any, client: Client, verdict: Verdict, requirement: str, *, headers: dict[str, str] | None = None) -> Exchange:
+def run_case(
+    case: Any,
+    client: Client,
+    verdict: Verdict,
+    requirement: str,
+    *,
+    headers: dict[str, str] | None = None,
+) -> Exchange:
     """Send one generated case through ``client``, validate it with Schemathesis' checks, and
-    record any failure as a finding on ``requirement`` (ending the example, so Hypothesis shrinks)."""
+    record any failure as a finding on ``requirement``, ending the example so Hypothesis shrinks."""
     response = case.call(session=client.session, base_url=client.base_url, headers=headers)
     exchange = _exchange(client)
     try:

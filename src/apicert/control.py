@@ -24,7 +24,9 @@ class ClockUnavailable(Exception):
 class SandboxControl:
     """Talks to ``/__sandbox__/`` on one target; never sends vendor traffic."""
 
-    def __init__(self, base_url: str, *, real_wait: bool = False, max_real_wait: float = 4000.0) -> None:
+    def __init__(
+        self, base_url: str, *, real_wait: bool = False, max_real_wait: float = 4000.0
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.real_wait = real_wait
         self.max_real_wait = max_real_wait
@@ -54,20 +56,27 @@ class SandboxControl:
         """Move the target's time forward by ``seconds``: through its clock when it has one,
         by really waiting when allowed, else raise ClockUnavailable."""
         if self.has_clock():
-            response = self._session.post(f"{self.base_url}{PREFIX}/clock", json={"advance": seconds}, timeout=(3, 5))
+            response = self._session.post(
+                f"{self.base_url}{PREFIX}/clock", json={"advance": seconds}, timeout=(3, 5)
+            )
             response.raise_for_status()
         elif self.real_wait and seconds <= self.max_real_wait:
             time.sleep(seconds)
         elif self.real_wait:
-            raise ClockUnavailable(f"waiting {seconds:.0f} s exceeds the real-wait cap of {self.max_real_wait:.0f} s")
+            raise ClockUnavailable(
+                f"waiting {seconds:.0f} s exceeds the real-wait cap of {self.max_real_wait:.0f} s"
+            )
         else:
             raise ClockUnavailable(
-                f"target has no clock control; rerun with --real-wait to wait {seconds:.0f} s for real"
+                "target has no clock control; rerun with --real-wait to wait "
+                f"{seconds:.0f} s for real"
             )
         for callback in self.on_advance:
             callback(seconds)
 
     def set_faults(self, names: list[str]) -> None:
         """Switch the sandbox's active faults (reference sandboxes only)."""
-        response = self._session.put(f"{self.base_url}{PREFIX}/faults", json={"active": names}, timeout=(3, 5))
+        response = self._session.put(
+            f"{self.base_url}{PREFIX}/faults", json={"active": names}, timeout=(3, 5)
+        )
         response.raise_for_status()

@@ -155,7 +155,7 @@ class RecordingSession(requests.Session):
         self.mount("http://", adapter)
         self.mount("https://", adapter)
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         """Send ``request`` with bounds, record it, and back off on 429 for idempotent methods."""
         method = (request.method or "GET").upper()
         attempts = 0
@@ -210,7 +210,7 @@ class RecordingSession(requests.Session):
         exchange.truncated = truncated
         exchange.error = error
         response._content = content
-        response._content_consumed = True
+        response._content_consumed = True  # type: ignore[attr-defined]
         exchange.response_body = _decode(response, content)
         self.recorder.add(exchange)
         response.apicert_exchange = exchange  # type: ignore[attr-defined]
@@ -285,9 +285,9 @@ def _describe_error(exc: BaseException, limits: ClientLimits) -> str:
 def exchange_of(response: requests.Response) -> Exchange:
     """Return the recorded :class:`Exchange` behind a response sent by a :class:`Client`."""
     exchange = getattr(response, "apicert_exchange", None)
-    if exchange is None:
+    if not isinstance(exchange, Exchange):
         raise ValueError("response was not sent through an apicert Client")
-    return exchange  # type: ignore[no-any-return]
+    return exchange
 
 
 AuthApplier = Callable[["Client", dict[str, str]], None]
@@ -348,9 +348,10 @@ class Client:
             response = self.session.request(method, self.url(path), headers=merged, **kwargs)
             exchange = exchange_of(response)
         except requests.RequestException:
-            exchange = self.recorder.last_added()
-            if exchange is None or len(self.recorder) == before:
+            failed = self.recorder.last_added()
+            if failed is None or len(self.recorder) == before:
                 raise
+            exchange = failed
         self.last = exchange
         return exchange
 

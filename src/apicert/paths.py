@@ -1,4 +1,4 @@
-"""Where the suites and schemas live: beside the package in a wheel, at the repo root in a checkout."""
+"""Where suites and schemas live: inside the package in a wheel, at the repo root in a checkout."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ def _locate(name: str) -> Path:
     checkout = _PACKAGE.parent.parent / name
     if checkout.is_dir():
         return checkout
-    raise FileNotFoundError(f"cannot find the apicert {name}/ directory (looked in {bundled} and {checkout})")
+    raise FileNotFoundError(
+        f"cannot find the apicert {name}/ directory (looked in {bundled} and {checkout})"
+    )
 
 
 def suites_dir() -> Path:

@@ -41,20 +41,51 @@ SELECTED_KEY = pytest.StashKey[list[str]]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("apicert", "apicert conformance runs")
-    group.addoption("--apicert-target", action="append", default=[], metavar="VENDOR=URL",
-                    help="test a vendor at URL instead of its embedded reference sandbox")
-    group.addoption("--apicert-vendor", action="append", default=[], metavar="NAME",
-                    help="run only these vendors (repeatable)")
-    group.addoption("--apicert-report-dir", default=None, metavar="DIR",
-                    help="directory for results.json (default: reports)")
-    group.addoption("--apicert-fault", action="append", default=[], metavar="VENDOR:FAULT",
-                    help="switch a fault on in an embedded reference sandbox")
-    group.addoption("--allow-production", action="store_true", default=False,
-                    help="allow a known production host (read-only suites only)")
-    group.addoption("--allow-load", action="store_true", default=False,
-                    help="allow load probes (rate limits) against URL targets")
-    group.addoption("--real-wait", action="store_true", default=False,
-                    help="on targets without clock control, really wait for time-dependent requirements")
+    group.addoption(
+        "--apicert-target",
+        action="append",
+        default=[],
+        metavar="VENDOR=URL",
+        help="test a vendor at URL instead of its embedded reference sandbox",
+    )
+    group.addoption(
+        "--apicert-vendor",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only these vendors (repeatable)",
+    )
+    group.addoption(
+        "--apicert-report-dir",
+        default=None,
+        metavar="DIR",
+        help="directory for results.json (default: reports)",
+    )
+    group.addoption(
+        "--apicert-fault",
+        action="append",
+        default=[],
+        metavar="VENDOR:FAULT",
+        help="switch a fault on in an embedded reference sandbox",
+    )
+    group.addoption(
+        "--allow-production",
+        action="store_true",
+        default=False,
+        help="allow a known production host (read-only suites only)",
+    )
+    group.addoption(
+        "--allow-load",
+        action="store_true",
+        default=False,
+        help="allow load probes (rate limits) against URL targets",
+    )
+    group.addoption(
+        "--real-wait",
+        action="store_true",
+        default=False,
+        help="on targets without clock control, really wait for time-dependent requirements",
+    )
 
 
 def _selected_vendors(config: pytest.Config) -> list[str]:
@@ -76,7 +107,9 @@ def _faults(config: pytest.Config) -> dict[str, tuple[str, ...]]:
     for spec in config.getoption("apicert_fault") or []:
         vendor, sep, name = spec.partition(":")
         if not sep or vendor not in VENDORS or not name:
-            raise pytest.UsageError(f"--apicert-fault {spec!r} is not VENDOR:FAULT (e.g. connectfi:code-integer)")
+            raise pytest.UsageError(
+                f"--apicert-fault {spec!r} is not VENDOR:FAULT (e.g. connectfi:code-integer)"
+            )
         out.setdefault(vendor, []).append(name)
     return {k: tuple(v) for k, v in out.items()}
 
@@ -84,7 +117,9 @@ def _faults(config: pytest.Config) -> dict[str, tuple[str, ...]]:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requirement(*ids): the requirement ids this test checks")
     config.addinivalue_line("markers", "readonly: safe against production (sends no writes)")
-    config.addinivalue_line("markers", "load: pushes past a rate limit (needs --allow-load on URL targets)")
+    config.addinivalue_line(
+        "markers", "load: pushes past a rate limit (needs --allow-load on URL targets)"
+    )
     _hypothesis_profile(config)
     vendors = _selected_vendors(config)
     try:
@@ -113,12 +148,18 @@ def _hypothesis_profile(config: pytest.Config) -> None:
     from hypothesis import HealthCheck, settings
     from hypothesis.database import DirectoryBasedExampleDatabase
 
-    report_dir = Path(config.getoption("apicert_report_dir") or os.environ.get("APICERT_REPORT_DIR") or "reports")
+    report_dir = Path(
+        config.getoption("apicert_report_dir") or os.environ.get("APICERT_REPORT_DIR") or "reports"
+    )
     settings.register_profile(
         "apicert",
         max_examples=int(os.environ.get("APICERT_MAX_EXAMPLES", "25")),
         deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much],
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.filter_too_much,
+        ],
         database=DirectoryBasedExampleDatabase(str(report_dir / "hypothesis")),
         print_blob=True,
     )
@@ -141,7 +182,8 @@ def _vendor_of(item: pytest.Item) -> str | None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     run = config.stash[RUN_KEY]
-    selected = set(config.stash[SELECTED_KEY])
+    names: list[str] = config.stash[SELECTED_KEY]
+    selected = set(names)
     keep: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
     for item in items:
@@ -159,12 +201,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if vendor is not None:
             target = run.targets[vendor]
             if target.production and item.get_closest_marker("readonly") is None:
-                item.add_marker(pytest.mark.skip(reason="production host: only read-only suites run"))
+                item.add_marker(
+                    pytest.mark.skip(reason="production host: only read-only suites run")
+                )
             if item.get_closest_marker("load") is not None:
                 if target.production:
-                    item.add_marker(pytest.mark.skip(reason="load is never sent to a production host"))
+                    item.add_marker(
+                        pytest.mark.skip(reason="load is never sent to a production host")
+                    )
                 elif not target.embedded and not run.allow_load:
-                    item.add_marker(pytest.mark.skip(reason="load probe against a URL target needs --allow-load"))
+                    item.add_marker(
+                        pytest.mark.skip(
+                            reason="load probe against a URL target needs --allow-load"
+                        )
+                    )
         keep.append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
@@ -172,7 +222,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
+def pytest_runtest_protocol(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, object, object]:
     ids = _requirements(item)
     run = item.config.stash[RUN_KEY]
     if ids:
@@ -208,7 +260,9 @@ def _contains_findings(exc: BaseException) -> bool:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     run = item.config.stash[RUN_KEY]
     record = run.records.get(item.nodeid) if _requirements(item) else None
@@ -245,23 +299,34 @@ def _redact_report(report: pytest.TestReport, run: Run) -> None:
     report.sections = [(name, run.redactor.text(text) or "") for name, text in report.sections]
 
 
-def _attach_extras(item: pytest.Item, report: pytest.TestReport, record: TestRecord, run: Run) -> None:
+def _attach_extras(
+    item: pytest.Item, report: pytest.TestReport, record: TestRecord, run: Run
+) -> None:
     try:
         from pytest_html import extras
     except ImportError:  # pragma: no cover - pytest-html is a dependency
         return
     lines = [f"requirements: {', '.join(record.requirements)}"]
     for finding in record.findings[:20]:
-        lines.append(f"[{finding.status}] {finding.requirement}: {run.redactor.text(finding.message)}")
+        lines.append(
+            f"[{finding.status}] {finding.requirement}: {run.redactor.text(finding.message)}"
+        )
         for eid in finding.evidence[:2]:
             ex = run.recorder.get(eid)
             if ex:
                 req, resp = ex["request"], ex["response"]
-                lines.append(f"    {req['method']} {req['url']} -> {resp['status']} ({ex['elapsed']:.3f} s)")
+                lines.append(
+                    f"    {req['method']} {req['url']} -> {resp['status']} ({ex['elapsed']:.3f} s)"
+                )
                 body = (resp.get("body") or "")[:500]
                 if body:
                     lines.append(f"    {body}")
-    report.extras = [*getattr(report, "extras", []), extras.text("\n".join(lines), name="apicert evidence")]
+    evidence = extras.text("\n".join(lines), name="apicert evidence")
+    setattr(  # noqa: B010 - pytest-html reads this attribute; TestReport does not declare it
+        report,
+        "extras",
+        [*getattr(report, "extras", []), evidence],
+    )
 
 
 def pytest_html_results_table_header(cells: list[str]) -> None:
@@ -270,7 +335,7 @@ def pytest_html_results_table_header(cells: list[str]) -> None:
 
 def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
     ids = [value for name, value in report.user_properties if name == "requirement"]
-    cells.insert(2, f"<td class=\"col-requirement\">{' '.join(str(i) for i in ids)}</td>")
+    cells.insert(2, f'<td class="col-requirement">{" ".join(str(i) for i in ids)}</td>')
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -281,7 +346,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run.close()
     if not run.records:
         return
-    doc = build_results(run, config.stash[SELECTED_KEY], extra=_run_extra(config))
+    selected: list[str] = config.stash[SELECTED_KEY]
+    doc = build_results(run, selected, extra=_run_extra(config))
     config.stash[RESULTS_KEY] = doc
     write_results(doc, run.report_dir / "results.json")
 
@@ -312,7 +378,9 @@ def apicert_run(pytestconfig: pytest.Config) -> Run:
 def _item_vendor(request: pytest.FixtureRequest) -> str:
     vendor = _vendor_of(request.node) if isinstance(request.node, pytest.Item) else None
     if vendor is None:
-        raise pytest.UsageError(f"{request.node.nodeid}: mark it with @pytest.mark.requirement to use apicert fixtures")
+        raise pytest.UsageError(
+            f"{request.node.nodeid}: mark it with @pytest.mark.requirement to use apicert fixtures"
+        )
     return vendor
 
 
@@ -322,7 +390,9 @@ def verdict(request: pytest.FixtureRequest, apicert_run: Run) -> Verdict:
     # The current record, not a lookup by node id: Schemathesis renames the node per operation.
     record = apicert_run.current
     if record is None:
-        raise pytest.UsageError(f"{request.node.nodeid}: the verdict fixture needs @pytest.mark.requirement")
+        raise pytest.UsageError(
+            f"{request.node.nodeid}: the verdict fixture needs @pytest.mark.requirement"
+        )
     return Verdict(record)
 
 

@@ -18,8 +18,8 @@ from typing import Any
 import yaml
 
 from apicert.auth import ConnectFiAuth
-from apicert.checks.contract import OpenApiContract
 from apicert.checks.connectfi import RequestIdLedger, envelope
+from apicert.checks.contract import OpenApiContract
 from apicert.control import SandboxControl
 from apicert.http import Client, Recorder
 from apicert.model import Exchange, Finding, Status
@@ -36,6 +36,8 @@ Observer = Callable[[Exchange], list[Finding]]
 @dataclass
 class TestRecord:
     """What one test did: its requirements, findings, outcome and the exchanges it sent."""
+
+    __test__ = False  # not a pytest test class, despite the name
 
     nodeid: str
     vendor: str | None
@@ -198,7 +200,9 @@ class Run:
         elif findings:
             self.orphan_findings.extend(findings)
 
-    def begin_test(self, nodeid: str, vendor: str | None, requirements: tuple[str, ...]) -> TestRecord:
+    def begin_test(
+        self, nodeid: str, vendor: str | None, requirements: tuple[str, ...]
+    ) -> TestRecord:
         """Open the record of a test; exchanges and observer findings go to it until it ends."""
         record = TestRecord(nodeid=nodeid, vendor=vendor, requirements=requirements)
         self.records[nodeid] = record

@@ -44,7 +44,9 @@ def card_numbers(draw: st.DrawFn, *, valid: bool = True, brand: str | None = Non
     name = brand or draw(st.sampled_from(sorted(BRAND_PREFIXES)))
     prefixes, length = BRAND_PREFIXES[name]
     prefix = draw(st.sampled_from(prefixes))
-    body = draw(st.text("0123456789", min_size=length - len(prefix) - 1, max_size=length - len(prefix) - 1))
+    body = draw(
+        st.text("0123456789", min_size=length - len(prefix) - 1, max_size=length - len(prefix) - 1)
+    )
     partial = prefix + body
     check = luhn_check_digit(partial)
     if not valid:
@@ -73,7 +75,9 @@ def aba_routing_numbers(draw: st.DrawFn, *, valid: bool = True) -> str:
 def ssns() -> st.SearchStrategy[str]:
     """9-digit SSNs in the issued ranges (area not 000, 666 or 9xx; group and serial not 0)."""
     area = st.integers(1, 899).filter(lambda a: a != 666)
-    return st.builds(lambda a, g, s: f"{a:03d}{g:02d}{s:04d}", area, st.integers(1, 99), st.integers(1, 9999))
+    return st.builds(
+        lambda a, g, s: f"{a:03d}{g:02d}{s:04d}", area, st.integers(1, 99), st.integers(1, 9999)
+    )
 
 
 def eins() -> st.SearchStrategy[str]:

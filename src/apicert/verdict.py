@@ -39,7 +39,9 @@ def summarise(findings: Iterable[Finding], limit: int = 5) -> str:
 def blocking(findings: Iterable[Finding]) -> list[Finding]:
     """The failed findings that fail a test: those on MUST requirements."""
     return [
-        f for f in findings if f.status is Status.FAILED and requirement(f.requirement).level is Level.MUST
+        f
+        for f in findings
+        if f.status is Status.FAILED and requirement(f.requirement).level is Level.MUST
     ]
 
 
@@ -50,7 +52,7 @@ class Verdict:
         self.record = record
 
     def check(self, findings: Iterable[Finding], *, stop: bool = False) -> bool:
-        """Record ``findings``; return True when none failed. With ``stop``, a failure ends the test."""
+        """Record ``findings``; True when none failed. With ``stop``, a failure ends the test."""
         items = list(findings)
         for finding in items:
             requirement(finding.requirement)  # unknown ids are programming errors: fail loudly
@@ -74,5 +76,14 @@ class Verdict:
         status = exchange.status
         if status is None or not 200 <= status < 300:
             got = status if status is not None else exchange.error
-            self.require([Finding(requirement_id, Status.FAILED, f"could not {what}: {exchange.method} {exchange.path} answered {got}", [exchange.id])])
+            self.require(
+                [
+                    Finding(
+                        requirement_id,
+                        Status.FAILED,
+                        f"could not {what}: {exchange.method} {exchange.path} answered {got}",
+                        [exchange.id],
+                    )
+                ]
+            )
         return exchange

@@ -46,13 +46,19 @@ def new_customer(connectfi: Client, verdict: Verdict) -> Callable[..., dict[str,
 
 
 @pytest.fixture
-def customer_with_documents(connectfi: Client, verdict: Verdict, new_customer: Callable[..., dict[str, Any]]) -> Callable[[], str]:
+def customer_with_documents(
+    connectfi: Client, verdict: Verdict, new_customer: Callable[..., dict[str, Any]]
+) -> Callable[[], str]:
     """Create a customer, generate and upload its identity document; return the customer id."""
 
     def make() -> str:
         customer_id = str(new_customer().get("customerId"))
-        generated = connectfi.post("/akepa/document/generate", json={"customerId": customer_id, "documentType": "identity"})
-        document_id = data_of(verdict.step(PRE_03, generated, "generate the identity document")).get("documentId")
+        generated = connectfi.post(
+            "/akepa/document/generate", json={"customerId": customer_id, "documentType": "identity"}
+        )
+        document_id = data_of(
+            verdict.step(PRE_03, generated, "generate the identity document")
+        ).get("documentId")
         uploaded = connectfi.post(
             f"/akepa/document/upload/{document_id}",
             files={"file": ("passport.png", b"\x89PNG\r\n\x1a\nsandbox-document", "image/png")},

@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 
 from apicert.strategies import card_numbers, ssns
 
-ADDRESS = {"line1": "1 Main Street", "city": "Springfield", "state": "IL", "zip": "62701", "country": "US"}
+ADDRESS = {
+    "line1": "1 Main Street",
+    "city": "Springfield",
+    "state": "IL",
+    "zip": "62701",
+    "country": "US",
+}
 TEST_CARD = "4747474747474747"
 
 
@@ -21,7 +27,12 @@ def reference(prefix: str = "ac") -> str:
 
 def random_ssn() -> str:
     """A fresh 9-digit SSN-shaped number, unlikely to repeat within a run."""
-    return f"{secrets.randbelow(799) + 100:03d}{secrets.randbelow(98) + 1:02d}{secrets.randbelow(9998) + 1:04d}"
+    area, group, serial = (
+        secrets.randbelow(799) + 100,
+        secrets.randbelow(98) + 1,
+        secrets.randbelow(9998) + 1,
+    )
+    return f"{area:03d}{group:02d}{serial:04d}"
 
 
 def individual(ref: str | None = None, ssn: str | None = None) -> dict[str, Any]:
@@ -71,14 +82,23 @@ def card(customer_id: str, ref: str | None = None, pan: str = TEST_CARD) -> dict
 
 # Values no documented field accepts: wrong JSON types, the empty string, over-long text.
 _BAD_SCALARS = st.one_of(
-    st.none(), st.integers(), st.booleans(), st.just(""), st.just("x" * 300), st.lists(st.integers(), max_size=2)
+    st.none(),
+    st.integers(),
+    st.booleans(),
+    st.just(""),
+    st.just("x" * 300),
+    st.lists(st.integers(), max_size=2),
 )
 
 _FIELDS = {
     ("reference",): st.one_of(st.just(""), st.just("has space"), st.just("r" * 37), _BAD_SCALARS),
     ("type",): st.one_of(st.just("person"), st.just(""), _BAD_SCALARS),
-    ("individual", "ssn"): st.one_of(st.just("12345678"), st.just("12345678a"), st.just("123-45-6789"), _BAD_SCALARS),
-    ("individual", "dob"): st.one_of(st.just("1985-13-40"), st.just("tomorrow"), st.just("2999-01-01"), _BAD_SCALARS),
+    ("individual", "ssn"): st.one_of(
+        st.just("12345678"), st.just("12345678a"), st.just("123-45-6789"), _BAD_SCALARS
+    ),
+    ("individual", "dob"): st.one_of(
+        st.just("1985-13-40"), st.just("tomorrow"), st.just("2999-01-01"), _BAD_SCALARS
+    ),
     ("individual", "email"): st.one_of(st.just("no-at-sign"), _BAD_SCALARS),
     ("individual", "firstName"): st.one_of(st.just(""), st.just("n" * 51), _BAD_SCALARS),
     ("individual", "phone"): st.one_of(st.just("12"), st.just("phone"), _BAD_SCALARS),
@@ -96,9 +116,28 @@ def invalid_customer_bodies(draw: st.DrawFn) -> Any:
     body = individual(ssn=draw(ssns()))
     customer = body["customer"]
     if kind == "shape":
-        return draw(st.one_of(st.just({}), st.just([]), st.just({"customer": None}), st.just({"customer": "x"}), _BAD_SCALARS))
+        return draw(
+            st.one_of(
+                st.just({}),
+                st.just([]),
+                st.just({"customer": None}),
+                st.just({"customer": "x"}),
+                _BAD_SCALARS,
+            )
+        )
     if kind == "missing":
-        path = draw(st.sampled_from([("reference",), ("type",), ("individual",), ("address",), ("individual", "ssn"), ("individual", "lastName")]))
+        path = draw(
+            st.sampled_from(
+                [
+                    ("reference",),
+                    ("type",),
+                    ("individual",),
+                    ("address",),
+                    ("individual", "ssn"),
+                    ("individual", "lastName"),
+                ]
+            )
+        )
         parent = customer
         for key in path[:-1]:
             parent = parent[key]

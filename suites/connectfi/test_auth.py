@@ -7,7 +7,13 @@ from datetime import UTC, datetime
 import pytest
 
 from apicert.checks.base import fail
-from apicert.checks.connectfi import error_envelope, parse_expiry, refused, success_envelope, token_response
+from apicert.checks.connectfi import (
+    error_envelope,
+    parse_expiry,
+    refused,
+    success_envelope,
+    token_response,
+)
 from apicert.control import SandboxControl
 from apicert.http import Client
 from apicert.run import Run
@@ -27,13 +33,17 @@ def test_no_token_is_refused_with_401(connectfi: Client, verdict: Verdict) -> No
 @pytest.mark.readonly
 @pytest.mark.requirement("CONNECTFI-AUTH-02")
 def test_token_never_issued_is_refused_with_401(connectfi: Client, verdict: Verdict) -> None:
-    exchange = connectfi.get("/health", auth=False, headers={"x-connectfi-token": "not-a-token-the-api-issued"})
+    exchange = connectfi.get(
+        "/health", auth=False, headers={"x-connectfi-token": "not-a-token-the-api-issued"}
+    )
     verdict.check(refused("CONNECTFI-AUTH-02", exchange, status=401))
 
 
 @pytest.mark.readonly
 @pytest.mark.requirement("CONNECTFI-AUTH-03")
-def test_get_token_answers_token_and_expiry(connectfi: Client, verdict: Verdict, clock: SandboxControl, apicert_run: Run) -> None:
+def test_get_token_answers_token_and_expiry(
+    connectfi: Client, verdict: Verdict, clock: SandboxControl, apicert_run: Run
+) -> None:
     auth = apicert_run.auth("connectfi")
     exchange = connectfi.post("/auth/get-token", auth=False, json=auth.credentials_body())
     token = data_of(exchange).get("token")
@@ -48,7 +58,11 @@ def test_get_token_answers_token_and_expiry(connectfi: Client, verdict: Verdict,
 @pytest.mark.requirement("CONNECTFI-AUTH-05")
 def test_wrong_password_is_refused(connectfi: Client, verdict: Verdict, apicert_run: Run) -> None:
     auth = apicert_run.auth("connectfi")
-    exchange = connectfi.post("/auth/get-token", auth=False, json=auth.credentials_body(password="wrong-" + auth.password[:3]))
+    exchange = connectfi.post(
+        "/auth/get-token",
+        auth=False,
+        json=auth.credentials_body(password="wrong-" + auth.password[:3]),
+    )
     verdict.check(refused("CONNECTFI-AUTH-05", exchange, status=401))
     token = data_of(exchange).get("token")
     if token:
@@ -56,7 +70,9 @@ def test_wrong_password_is_refused(connectfi: Client, verdict: Verdict, apicert_
 
 
 @pytest.mark.requirement("CONNECTFI-AUTH-04")
-def test_token_past_its_expiry_is_refused(connectfi: Client, verdict: Verdict, clock: SandboxControl, apicert_run: Run) -> None:
+def test_token_past_its_expiry_is_refused(
+    connectfi: Client, verdict: Verdict, clock: SandboxControl, apicert_run: Run
+) -> None:
     auth = apicert_run.auth("connectfi")
     issued = connectfi.post("/auth/get-token", auth=False, json=auth.credentials_body())
     data = data_of(verdict.step("CONNECTFI-AUTH-03", issued, "get a token"))
@@ -65,9 +81,19 @@ def test_token_past_its_expiry_is_refused(connectfi: Client, verdict: Verdict, c
     expiry = parse_expiry(data.get("dtsExpireAt"))
     if expiry is None:
         pytest.skip("get-token gave no usable dtsExpireAt (CONNECTFI-AUTH-03 reports it)")
-    before = connectfi.get("/customer/status/cstap_anyCustomer000000000000", auth=False, headers={"x-connectfi-token": token})
+    before = connectfi.get(
+        "/customer/status/cstap_anyCustomer000000000000",
+        auth=False,
+        headers={"x-connectfi-token": token},
+    )
     if before.status == 401:
-        verdict.require([fail("CONNECTFI-AUTH-03", "a token fresh from get-token is refused with 401", before)])
+        verdict.require(
+            [fail("CONNECTFI-AUTH-03", "a token fresh from get-token is refused with 401", before)]
+        )
     clock.advance(max(0.0, expiry.timestamp() - clock.now()) + 1.0)
-    after = connectfi.get("/customer/status/cstap_anyCustomer000000000000", auth=False, headers={"x-connectfi-token": token})
+    after = connectfi.get(
+        "/customer/status/cstap_anyCustomer000000000000",
+        auth=False,
+        headers={"x-connectfi-token": token},
+    )
     verdict.check(refused("CONNECTFI-AUTH-04", after, status=401))

@@ -22,7 +22,9 @@ def connectfi_schema(apicert_run: Run) -> Any:
     """The connectFi OpenAPI document bound to this run's target."""
     # 400 is documented for schema-valid requests that break a business rule (referenceExists,
     # a card expiry in the past), so valid data answered 400 is not a contract breach.
-    return load_openapi("connectfi", base_url=apicert_run.target("connectfi").base_url, business_refusals=(400,))
+    return load_openapi(
+        "connectfi", base_url=apicert_run.target("connectfi").base_url, business_refusals=(400,)
+    )
 
 
 schema = schemathesis.pytest.from_fixture("connectfi_schema")
@@ -30,7 +32,9 @@ schema = schemathesis.pytest.from_fixture("connectfi_schema")
 
 @pytest.mark.requirement("CONNECTFI-CONTRACT-01")
 @schema.parametrize()
-def test_responses_match_the_contract(case: Any, connectfi: Client, verdict: Verdict, apicert_run: Run) -> None:
+def test_responses_match_the_contract(
+    case: Any, connectfi: Client, verdict: Verdict, apicert_run: Run
+) -> None:
     headers = {}
     if case.operation.path != "/auth/get-token":
         headers["x-connectfi-token"] = apicert_run.auth("connectfi").token(connectfi)

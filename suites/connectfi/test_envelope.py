@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from apicert.checks.connectfi import envelope, error_envelope, success_envelope, unique_request_ids
 from apicert.checks.base import fail
+from apicert.checks.connectfi import envelope, error_envelope, success_envelope, unique_request_ids
 from apicert.http import Client
 from apicert.verdict import Verdict
 
@@ -23,7 +23,15 @@ SUCCESS = ("CONNECTFI-ENV-01", "CONNECTFI-ENV-02", "CONNECTFI-ENV-03", "CONNECTF
 def test_health_answers_the_success_envelope(connectfi: Client, verdict: Verdict) -> None:
     exchange = connectfi.get("/health")
     if exchange.status != 200:
-        verdict.check([fail("CONNECTFI-HEALTH-01", f"GET /health answered {exchange.status or exchange.error}", exchange)])
+        verdict.check(
+            [
+                fail(
+                    "CONNECTFI-HEALTH-01",
+                    f"GET /health answered {exchange.status or exchange.error}",
+                    exchange,
+                )
+            ]
+        )
     else:
         verdict.check(success_envelope(exchange))
 
@@ -38,7 +46,9 @@ def test_creation_answers_the_success_envelope(connectfi: Client, verdict: Verdi
 def test_not_found_answers_the_error_shape(connectfi: Client, verdict: Verdict) -> None:
     exchange = connectfi.get("/customer/status/cstap_doesNotExist0000000000")
     if exchange.status is not None and exchange.status < 300:
-        verdict.check([fail("CONNECTFI-ENV-06", "unknown customer answered as a success", exchange)])
+        verdict.check(
+            [fail("CONNECTFI-ENV-06", "unknown customer answered as a success", exchange)]
+        )
     verdict.check(error_envelope(exchange))
 
 
@@ -47,10 +57,14 @@ def test_refusals_carry_an_error_code_and_no_2xx(connectfi: Client, verdict: Ver
     body = payloads.individual()
     connectfi.post("/customer/init", json=body)
     refusals = [
-        connectfi.post("/customer/init", json=payloads.individual(ref=body["customer"]["reference"])),
+        connectfi.post(
+            "/customer/init", json=payloads.individual(ref=body["customer"]["reference"])
+        ),
         connectfi.post("/customer/init", json={"customer": {"type": "individual"}}),
         connectfi.get("/customer/status/cstap_doesNotExist0000000000"),
-        connectfi.post("/ibis/debit-card/activate", json={"cardId": "crd_neverAdded000000000000000"}),
+        connectfi.post(
+            "/ibis/debit-card/activate", json={"cardId": "crd_neverAdded000000000000000"}
+        ),
     ]
     for exchange in refusals:
         verdict.check(envelope(exchange))

@@ -17,7 +17,9 @@ from . import payloads
 from .conftest import data_of
 
 
-def points_at(requirement: str, exchange: Exchange, reference: str, entity_id: object) -> list[Finding]:
+def points_at(
+    requirement: str, exchange: Exchange, reference: str, entity_id: object
+) -> list[Finding]:
     """The refusal's context names the used reference and the existing entity."""
     body, problem = json_body(exchange)
     if problem:
@@ -27,14 +29,29 @@ def points_at(requirement: str, exchange: Exchange, reference: str, entity_id: o
         return [fail(requirement, "referenceExists without a context object", exchange)]
     findings = []
     if context.get("reference") != reference:
-        findings.append(fail(requirement, f"context.reference is {context.get('reference')!r}, expected the used reference", exchange))
+        findings.append(
+            fail(
+                requirement,
+                f"context.reference is {context.get('reference')!r}, expected the used reference",
+                exchange,
+            )
+        )
     if context.get("entityId") != entity_id:
-        findings.append(fail(requirement, f"context.entityId is {context.get('entityId')!r}, not the existing entity {entity_id!r}", exchange))
+        findings.append(
+            fail(
+                requirement,
+                f"context.entityId is {context.get('entityId')!r}, "
+                f"not the existing entity {entity_id!r}",
+                exchange,
+            )
+        )
     return findings
 
 
 @pytest.mark.requirement("CONNECTFI-REF-01")
-def test_duplicate_customer_reference_points_at_existing(connectfi: Client, verdict: Verdict, new_customer: Callable[..., dict[str, Any]]) -> None:
+def test_duplicate_customer_reference_points_at_existing(
+    connectfi: Client, verdict: Verdict, new_customer: Callable[..., dict[str, Any]]
+) -> None:
     first = new_customer()
     ref = str(first.get("reference"))
     again = connectfi.post("/customer/init", json=payloads.individual(ref=ref))
@@ -44,21 +61,27 @@ def test_duplicate_customer_reference_points_at_existing(connectfi: Client, verd
 
 
 @pytest.mark.requirement("CONNECTFI-REF-02")
-def test_duplicate_card_reference_points_at_existing(connectfi: Client, verdict: Verdict, customer_with_documents: Callable[[], str]) -> None:
+def test_duplicate_card_reference_points_at_existing(
+    connectfi: Client, verdict: Verdict, customer_with_documents: Callable[[], str]
+) -> None:
     customer_id = customer_with_documents()
     body = payloads.card(customer_id)
     first = connectfi.post("/ibis/debit-card/add", json=body)
     card_id = data_of(first).get("cardId")
     if not card_id:
         pytest.skip(f"no card could be added ({first.status}); CONNECTFI-PRE-03 reports it")
-    again = connectfi.post("/ibis/debit-card/add", json=payloads.card(customer_id, ref=body["reference"]))
+    again = connectfi.post(
+        "/ibis/debit-card/add", json=payloads.card(customer_id, ref=body["reference"])
+    )
     verdict.check(refused("CONNECTFI-REF-02", again, status=400, code="referenceExists"))
     if again.status is not None and again.status >= 300:
         verdict.check(points_at("CONNECTFI-REF-02", again, body["reference"], card_id))
 
 
 @pytest.mark.requirement("CONNECTFI-REF-03")
-def test_duplicate_ssn_is_refused(connectfi: Client, verdict: Verdict, new_customer: Callable[..., dict[str, Any]]) -> None:
+def test_duplicate_ssn_is_refused(
+    connectfi: Client, verdict: Verdict, new_customer: Callable[..., dict[str, Any]]
+) -> None:
     ssn = payloads.random_ssn()
     connectfi.redactor.add_identity(ssn)
     new_customer(payloads.individual(ssn=ssn))
@@ -67,7 +90,9 @@ def test_duplicate_ssn_is_refused(connectfi: Client, verdict: Verdict, new_custo
 
 
 @pytest.mark.requirement("CONNECTFI-REF-03")
-def test_duplicate_fein_is_refused(connectfi: Client, verdict: Verdict, new_customer: Callable[..., dict[str, Any]]) -> None:
+def test_duplicate_fein_is_refused(
+    connectfi: Client, verdict: Verdict, new_customer: Callable[..., dict[str, Any]]
+) -> None:
     fein = payloads.random_ssn()
     connectfi.redactor.add_identity(fein)
     new_customer(payloads.business(fein=fein))

@@ -17,9 +17,20 @@ from . import payloads
 
 @pytest.mark.requirement("CONNECTFI-VAL-01")
 @given(body=payloads.invalid_customer_bodies())
-def test_invalid_customer_is_a_4xx_in_the_error_shape(connectfi: Client, verdict: Verdict, body: Any) -> None:
+def test_invalid_customer_is_a_4xx_in_the_error_shape(
+    connectfi: Client, verdict: Verdict, body: Any
+) -> None:
     exchange = connectfi.post("/customer/init", json=body)
     status = exchange.status
     if status is None or not 400 <= status < 500:
-        verdict.require([fail("CONNECTFI-VAL-01", f"{describe(exchange)}: invalid customer answered {status or exchange.error}, not 4xx", exchange)])
+        verdict.require(
+            [
+                fail(
+                    "CONNECTFI-VAL-01",
+                    f"{describe(exchange)}: invalid customer answered "
+                    f"{status or exchange.error}, not 4xx",
+                    exchange,
+                )
+            ]
+        )
     verdict.require(error_envelope(exchange))

@@ -38,17 +38,29 @@ def success_envelope(exchange: Exchange) -> list[Finding]:
         findings.append(fail("CONNECTFI-ENV-01", f"{where}: {problem}", exchange))
         return findings
     if not isinstance(body, dict):
-        findings.append(fail("CONNECTFI-ENV-01", f"{where}: body is {type(body).__name__}, not an object", exchange))
+        findings.append(
+            fail(
+                "CONNECTFI-ENV-01",
+                f"{where}: body is {type(body).__name__}, not an object",
+                exchange,
+            )
+        )
         return findings
     code = body.get("code", "<missing>")
     if code != SUCCESS_CODE:
         findings.append(
-            fail("CONNECTFI-ENV-01", f'{where}: code is {code!r} ({type(code).__name__}), not the string "0"', exchange)
+            fail(
+                "CONNECTFI-ENV-01",
+                f'{where}: code is {code!r} ({type(code).__name__}), not the string "0"',
+                exchange,
+            )
         )
     data = body.get("data", "<missing>")
     if not isinstance(data, dict):
         kind = "missing" if data == "<missing>" else type(data).__name__
-        findings.append(fail("CONNECTFI-ENV-02", f"{where}: data is {kind}, not an object", exchange))
+        findings.append(
+            fail("CONNECTFI-ENV-02", f"{where}: data is {kind}, not an object", exchange)
+        )
     findings.extend(_request_id_present(exchange, body, where))
     return findings
 
@@ -56,7 +68,13 @@ def success_envelope(exchange: Exchange) -> list[Finding]:
 def _request_id_present(exchange: Exchange, body: dict[str, object], where: str) -> list[Finding]:
     rid = body.get("requestId")
     if not isinstance(rid, str) or not rid.strip():
-        return [fail("CONNECTFI-ENV-03", f"{where}: requestId is {rid!r}, not a non-empty string", exchange)]
+        return [
+            fail(
+                "CONNECTFI-ENV-03",
+                f"{where}: requestId is {rid!r}, not a non-empty string",
+                exchange,
+            )
+        ]
     return []
 
 
@@ -68,14 +86,24 @@ def error_envelope(exchange: Exchange) -> list[Finding]:
     if problem:
         return [fail("CONNECTFI-ENV-06", f"{where}: {problem}", exchange)]
     if not isinstance(body, dict):
-        return [fail("CONNECTFI-ENV-06", f"{where}: error body is {type(body).__name__}, not an object", exchange)]
+        return [
+            fail(
+                "CONNECTFI-ENV-06",
+                f"{where}: error body is {type(body).__name__}, not an object",
+                exchange,
+            )
+        ]
     findings: list[Finding] = []
     code = body.get("code")
     if not isinstance(code, str) or not code or code == SUCCESS_CODE:
-        findings.append(fail("CONNECTFI-ENV-06", f"{where}: error code is {code!r}, not a short name", exchange))
+        findings.append(
+            fail("CONNECTFI-ENV-06", f"{where}: error code is {code!r}, not a short name", exchange)
+        )
     message = body.get("message")
     if not isinstance(message, str) or not message.strip():
-        findings.append(fail("CONNECTFI-ENV-06", f"{where}: error message is {message!r}", exchange))
+        findings.append(
+            fail("CONNECTFI-ENV-06", f"{where}: error message is {message!r}", exchange)
+        )
     findings.extend(_request_id_present(exchange, body, where))
     return findings
 
@@ -110,7 +138,9 @@ def unique_request_ids(exchanges: Iterable[Exchange]) -> list[Finding]:
     return []
 
 
-def refused(requirement: str, exchange: Exchange, *, status: int | None = None, code: str | None = None) -> list[Finding]:
+def refused(
+    requirement: str, exchange: Exchange, *, status: int | None = None, code: str | None = None
+) -> list[Finding]:
     """Check that a request was refused: status >= 300 (or exactly ``status``) and, when given,
     the error ``code``."""
     where = describe(exchange)
@@ -119,7 +149,11 @@ def refused(requirement: str, exchange: Exchange, *, status: int | None = None, 
     if exchange.status < 300:
         return [fail(requirement, f"{where}: accepted, but must be refused", exchange)]
     if status is not None and exchange.status != status:
-        return [fail(requirement, f"{where}: refused with {exchange.status}, expected {status}", exchange)]
+        return [
+            fail(
+                requirement, f"{where}: refused with {exchange.status}, expected {status}", exchange
+            )
+        ]
     if code is not None:
         body, _ = json_body(exchange)
         got = body.get("code") if isinstance(body, dict) else None
@@ -152,14 +186,26 @@ def token_response(exchange: Exchange, *, now: datetime) -> list[Finding]:
     findings: list[Finding] = []
     token = data.get("token")
     if not isinstance(token, str) or not token:
-        findings.append(fail("CONNECTFI-AUTH-03", f"{where}: data.token missing or empty", exchange))
+        findings.append(
+            fail("CONNECTFI-AUTH-03", f"{where}: data.token missing or empty", exchange)
+        )
     expiry = parse_expiry(data.get("dtsExpireAt"))
     if expiry is None:
         findings.append(
-            fail("CONNECTFI-AUTH-03", f"{where}: data.dtsExpireAt is {data.get('dtsExpireAt')!r}, not an ISO time", exchange)
+            fail(
+                "CONNECTFI-AUTH-03",
+                f"{where}: data.dtsExpireAt is {data.get('dtsExpireAt')!r}, not an ISO time",
+                exchange,
+            )
         )
     elif expiry <= now:
-        findings.append(fail("CONNECTFI-AUTH-03", f"{where}: dtsExpireAt {expiry.isoformat()} is not in the future", exchange))
+        findings.append(
+            fail(
+                "CONNECTFI-AUTH-03",
+                f"{where}: dtsExpireAt {expiry.isoformat()} is not in the future",
+                exchange,
+            )
+        )
     return findings
 
 
@@ -189,7 +235,11 @@ class RequestIdLedger:
                 )
             ]
         self._seen[rid] = Exchange(
-            id=exchange.id, method=exchange.method, url=exchange.url, request_headers={},
-            request_body=None, status=exchange.status,
+            id=exchange.id,
+            method=exchange.method,
+            url=exchange.url,
+            request_headers={},
+            request_body=None,
+            status=exchange.status,
         )
         return []

@@ -52,7 +52,12 @@ class OpenApiContract:
             for method in _METHODS:
                 if method in item:
                     self._operations.append(
-                        _Operation(method.upper(), template, re.compile(regex), item[method].get("responses", {}))
+                        _Operation(
+                            method.upper(),
+                            template,
+                            re.compile(regex),
+                            item[method].get("responses", {}),
+                        )
                     )
         # Literal paths before templated ones, so /customer/init never matches /customer/{x}.
         self._operations.sort(key=lambda op: op.template.count("{"))
@@ -68,7 +73,15 @@ class OpenApiContract:
         key = f"{op.method} {op.template} {status_key} {media}"
         if key not in self._validators:
             ref = _pointer(
-                "#", "paths", op.template, op.method.lower(), "responses", status_key, "content", media, "schema"
+                "#",
+                "paths",
+                op.template,
+                op.method.lower(),
+                "responses",
+                status_key,
+                "content",
+                media,
+                "schema",
             )
             schema = {"$ref": _DOC_URI + ref}
             self._validators[key] = Draft202012Validator(schema, registry=self._registry)
@@ -88,11 +101,22 @@ class OpenApiContract:
         where = describe(exchange)
         status = str(exchange.status)
         status_key = next(
-            (k for k in (status, f"{status[0]}XX", f"{status[0]}xx", "default") if k in op.responses), None
+            (
+                k
+                for k in (status, f"{status[0]}XX", f"{status[0]}xx", "default")
+                if k in op.responses
+            ),
+            None,
         )
         if status_key is None:
             declared = ", ".join(sorted(op.responses))
-            return [fail(self.requirement, f"{where}: status {status} not declared (declared: {declared})", exchange)]
+            return [
+                fail(
+                    self.requirement,
+                    f"{where}: status {status} not declared (declared: {declared})",
+                    exchange,
+                )
+            ]
         content = op.responses[status_key].get("content") or {}
         media = next((m for m in content if "json" in m), None)
         if media is None or "schema" not in content[media]:
@@ -103,5 +127,9 @@ class OpenApiContract:
         error = next(iter(self._validator(op, status_key, media).iter_errors(body)), None)
         if error is None:
             return []
-        location = "$" + "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-        return [fail(self.requirement, f"{where}: body at {location}: {error.message[:200]}", exchange)]
+        location = "$" + "".join(
+            f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path
+        )
+        return [
+            fail(self.requirement, f"{where}: body at {location}: {error.message[:200]}", exchange)
+        ]

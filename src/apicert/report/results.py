@@ -49,7 +49,9 @@ def _git_revision() -> str | None:
     return out.stdout.strip() or None
 
 
-def _status(requirement: Requirement, findings: list[Finding], outcomes: list[tuple[str, str]]) -> tuple[Status, str]:
+def _status(
+    requirement: Requirement, findings: list[Finding], outcomes: list[tuple[str, str]]
+) -> tuple[Status, str]:
     failed = [f for f in findings if f.status is Status.FAILED]
     if failed:
         if requirement.level is Level.SHOULD:
@@ -84,7 +86,9 @@ def _outcome_for(record: TestRecord, rid: str) -> tuple[str, str]:
     return record.outcome, record.reason
 
 
-def build_results(run: Run, vendors: Iterable[str], *, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def build_results(
+    run: Run, vendors: Iterable[str], *, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Return the ``results.json`` document for ``run`` over the selected ``vendors``."""
     vendors = list(vendors)
     requirements_out: list[dict[str, Any]] = []
@@ -92,7 +96,9 @@ def build_results(run: Run, vendors: Iterable[str], *, extra: dict[str, Any] | N
     findings_by_req: dict[str, list[Finding]] = {}
     outcomes_by_req: dict[str, list[tuple[str, str]]] = {}
     tests_by_req: dict[str, list[dict[str, Any]]] = {}
-    all_findings = [f for record in run.records.values() for f in record.findings] + run.orphan_findings
+    all_findings = [
+        f for record in run.records.values() for f in record.findings
+    ] + run.orphan_findings
     for finding in all_findings:
         findings_by_req.setdefault(finding.requirement, []).append(finding)
     for record in run.records.values():
@@ -100,11 +106,17 @@ def build_results(run: Run, vendors: Iterable[str], *, extra: dict[str, Any] | N
             outcome, reason = _outcome_for(record, rid)
             if outcome == "error":
                 findings_by_req.setdefault(rid, []).append(
-                    Finding(rid, Status.FAILED, f"test error: {record.error}", record.exchanges[-1:])
+                    Finding(
+                        rid, Status.FAILED, f"test error: {record.error}", record.exchanges[-1:]
+                    )
                 )
             outcomes_by_req.setdefault(rid, []).append((outcome, reason))
             tests_by_req.setdefault(rid, []).append(
-                {"nodeid": record.nodeid, "outcome": record.outcome, "duration": round(record.duration, 3)}
+                {
+                    "nodeid": record.nodeid,
+                    "outcome": record.outcome,
+                    "duration": round(record.duration, 3),
+                }
             )
     counts: dict[str, Counter[str]] = {}
     for vendor in vendors:
@@ -115,7 +127,9 @@ def build_results(run: Run, vendors: Iterable[str], *, extra: dict[str, Any] | N
             outcomes = outcomes_by_req.get(requirement.id, [])
             status, reason = _status(requirement, findings, outcomes)
             counts[vendor][str(status)] += 1
-            kept = [f for f in findings if f.status is not Status.PASSED][:MAX_FINDINGS_PER_REQUIREMENT]
+            kept = [f for f in findings if f.status is not Status.PASSED][
+                :MAX_FINDINGS_PER_REQUIREMENT
+            ]
             for finding in kept:
                 evidence_ids.update(finding.evidence)
             entry = requirement.to_dict()
@@ -132,7 +146,9 @@ def build_results(run: Run, vendors: Iterable[str], *, extra: dict[str, Any] | N
             )
             requirements_out.append(entry)
     unknown = sorted(set(findings_by_req) - {r["id"] for r in requirements_out})
-    exchanges = {eid: run.recorder.get(eid) for eid in sorted(evidence_ids) if run.recorder.get(eid)}
+    exchanges = {
+        eid: run.recorder.get(eid) for eid in sorted(evidence_ids) if run.recorder.get(eid)
+    }
     summary = {
         vendor: {
             "requirements": sum(c.values()),
@@ -149,7 +165,9 @@ def build_results(run: Run, vendors: Iterable[str], *, extra: dict[str, Any] | N
             "started": _iso(run.started),
             "ended": _iso(run.ended or time.time()),
             "duration": round((run.ended or time.time()) - run.started, 3),
-            "targets": {name: run.targets[name].describe() for name in vendors if name in run.targets},
+            "targets": {
+                name: run.targets[name].describe() for name in vendors if name in run.targets
+            },
             "vendor_api_versions": {name: run.vendor_version(name) for name in vendors},
             "faults": {k: list(v) for k, v in run.faults.items() if v},
             "exchanges_recorded": len(run.recorder),

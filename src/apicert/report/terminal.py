@@ -23,8 +23,12 @@ def summary_lines(doc: dict[str, Any]) -> list[str]:
     for vendor, reqs in by_vendor.items():
         s = doc["summary"][vendor]
         verdict = "CONFORMANT" if s["conformant"] else "NOT CONFORMANT"
-        counts = ", ".join(f"{s[k]} {k}" for k in ("passed", "failed", "warning", "skipped", "review") if s[k])
-        lines.append(_clip(f"{vendor}: {verdict} ({s['requirements']} requirements: {counts})", WIDTH))
+        counts = ", ".join(
+            f"{s[k]} {k}" for k in ("passed", "failed", "warning", "skipped", "review") if s[k]
+        )
+        lines.append(
+            _clip(f"{vendor}: {verdict} ({s['requirements']} requirements: {counts})", WIDTH)
+        )
         for req in reqs:
             mark = _MARK.get(req["status"], req["status"])
             detail = req["title"]

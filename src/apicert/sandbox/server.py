@@ -1,4 +1,4 @@
-"""Serving a reference sandbox with uvicorn on loopback: in a background thread, or in the foreground."""
+"""Serving a reference sandbox with uvicorn on loopback, in a thread or in the foreground."""
 
 from __future__ import annotations
 
