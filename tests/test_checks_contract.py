@@ -1,0 +1,63 @@
+"""The OpenAPI contract check on canned exchanges against the real connectFi document."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from apicert.checks.contract import OpenApiContract
+from apicert.paths import schemas_dir
+
+from .canned import err, exchange, ok
+
+
+@pytest.fixture(scope="module")
+def contract() -> OpenApiContract:
+    document = yaml.safe_load((schemas_dir() / "connectfi" / "openapi.yaml").read_text())
+    return OpenApiContract(document, "CONNECTFI-CONTRACT-01")
+
+
+STATUS_DATA = {
+    "customerId": "cstap_" + "a" * 22,
+    "reference": "cust_1",
+    "type": "individual",
+    "status": "active",
+    "documents": {"required": ["identity"], "uploaded": ["identity"]},
+}
+
+
+def test_documented_answer_passes(contract: OpenApiContract) -> None:
+    answer = ok(STATUS_DATA, path="/customer/status/cstap_" + "a" * 22)
+    assert contract.check(answer) == []
+
+
+def test_undeclared_field_fails(contract: OpenApiContract) -> None:
+    answer = ok({**STATUS_DATA, "legacyStatus": 1}, path="/customer/status/cstap_x")
+    [finding] = contract.check(answer)
+    assert finding.requirement == "CONNECTFI-CONTRACT-01"
+    assert "legacyStatus" in finding.message
+
+
+def test_retyped_field_fails_naming_its_location(contract: OpenApiContract) -> None:
+    answer = ok({**STATUS_DATA, "status": 1}, path="/customer/status/cstap_x")
+    [finding] = contract.check(answer)
+    assert "$.data.status" in finding.message
+
+
+def test_undeclared_status_fails(contract: OpenApiContract) -> None:
+    [finding] = contract.check(err("teapot", status=418, path="/health"))
+    assert "418 not declared" in finding.message
+
+
+def test_literal_path_wins_over_a_template(contract: OpenApiContract) -> None:
+    assert contract.operation("POST", "/customer/init").template == "/customer/init"
+    assert contract.operation("GET", "/customer/status/abc").template.startswith(
+        "/customer/status/"
+    )
+
+
+def test_undocumented_path_and_no_response_are_left_to_other_checks(
+    contract: OpenApiContract,
+) -> None:
+    assert contract.check(ok(path="/not/in/the/document")) == []
+    assert contract.check(exchange(status=None, error="reset")) == []
