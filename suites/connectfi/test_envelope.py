@@ -7,6 +7,8 @@ sure each rule is exercised on purpose, by a success and by a failure.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from apicert.checks.base import fail
 from apicert.checks.connectfi import envelope, error_envelope, success_envelope, unique_request_ids
@@ -76,3 +78,21 @@ def test_request_ids_never_repeat(connectfi: Client, verdict: Verdict) -> None:
     exchanges += [connectfi.post("/customer/init", json=payloads.individual()) for _ in range(3)]
     exchanges += [connectfi.get("/customer/status/cstap_unknown") for _ in range(3)]
     verdict.check(unique_request_ids(exchanges))
+
+
+_REQUESTS = {
+    "health": lambda c: c.get("/health"),
+    "create": lambda c: c.post("/customer/init", json=payloads.individual()),
+    "invalid": lambda c: c.post("/customer/init", json={"customer": {}}),
+    "unknown": lambda c: c.get("/customer/status/cstap_unknown0000000000000000"),
+    "no-token": lambda c: c.get("/health", auth=False),
+}
+
+
+@pytest.mark.requirement("CONNECTFI-ENV-04")
+@given(kinds=st.lists(st.sampled_from(sorted(_REQUESTS)), min_size=2, max_size=6))
+def test_request_ids_never_repeat_in_any_sequence(
+    connectfi: Client, verdict: Verdict, kinds: list[str]
+) -> None:
+    exchanges = [_REQUESTS[kind](connectfi) for kind in kinds]
+    verdict.require(unique_request_ids(exchanges))
