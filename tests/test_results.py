@@ -94,6 +94,13 @@ def test_summary_counts_and_verdict(run: Run) -> None:
     rec.findings = [Finding("CONNECTFI-ENV-01", Status.FAILED, "x")]
     summary = build_results(run, ["connectfi"])["summary"]["connectfi"]
     assert summary["failed"] == 1 and summary["conformant"] is False
+    assert summary["verdict"] == "not conformant"
+
+
+def test_nothing_failed_but_something_unverified_is_incomplete(run: Run) -> None:
+    record(run, "t1", "CONNECTFI-ENV-01")
+    summary = build_results(run, ["connectfi"])["summary"]["connectfi"]
+    assert summary["verdict"] == "incomplete" and summary["conformant"] is False
     assert summary["requirements"] == sum(
         summary[s] for s in ("passed", "failed", "warning", "skipped", "review")
     )

@@ -132,7 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.sandbox_command == "faults":
             return _faults(args)
-    parser.print_help()
+        _error("choose a sandbox command: serve or faults (see 'apicert sandbox --help')")
+        return EXIT_SETUP
+    _error("choose a command: run or sandbox (see 'apicert --help')")
     return EXIT_SETUP
 
 
@@ -207,6 +209,10 @@ def _run(args: argparse.Namespace) -> int:
             "choose another with --report-dir"
         )
         return EXIT_SETUP
+    problem = _check_faults(args.fault, vendors)
+    if problem:
+        _error(problem)
+        return EXIT_SETUP
     try:
         specs = parse_target_specs(args.target)
         extra_vendors = [v for v in specs if v not in vendors]
@@ -269,6 +275,25 @@ def _run(args: argparse.Namespace) -> int:
         extra = extra[1:]
     pytest_args += extra
     return _invoke_pytest(pytest_args, report_dir, vendors)
+
+
+def _check_faults(specs: Sequence[str], vendors: list[str]) -> str | None:
+    """Return a one-line problem with the ``--fault VENDOR:FAULT`` values, or None."""
+    from apicert.sandbox.runtime import available_sandboxes, fault_catalog
+
+    for spec in specs:
+        vendor, sep, name = spec.partition(":")
+        if not sep or not vendor or not name:
+            return f"--fault {spec!r} is not VENDOR:FAULT (e.g. connectfi:code-integer)"
+        if vendor not in available_sandboxes():
+            return f"--fault {spec!r}: no reference sandbox for {vendor!r}"
+        if vendor not in vendors:
+            return f"--fault {spec!r}: {vendor} is not selected by --vendor"
+        if name not in {f.name for f in fault_catalog(vendor)}:
+            return (
+                f"unknown fault {name!r} for {vendor}; 'apicert sandbox faults {vendor}' lists them"
+            )
+    return None
 
 
 def _invoke_pytest(pytest_args: list[str], report_dir: Path, vendors: list[str]) -> int:

@@ -115,6 +115,7 @@ def build_results(
                 {
                     "nodeid": record.nodeid,
                     "outcome": record.outcome,
+                    "reason": run.redactor.text(record.reason or record.error) or "",
                     "duration": round(record.duration, 3),
                 }
             )
@@ -149,14 +150,7 @@ def build_results(
     exchanges = {
         eid: run.recorder.get(eid) for eid in sorted(evidence_ids) if run.recorder.get(eid)
     }
-    summary = {
-        vendor: {
-            "requirements": sum(c.values()),
-            **{str(s): c.get(str(s), 0) for s in Status},
-            "conformant": c.get("failed", 0) == 0 and sum(c.values()) > 0,
-        }
-        for vendor, c in counts.items()
-    }
+    summary = {vendor: _vendor_summary(c) for vendor, c in counts.items()}
     doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "run": {
@@ -181,6 +175,25 @@ def build_results(
     if extra:
         doc["run"].update(extra)
     return doc
+
+
+def _vendor_summary(counts: Counter[str]) -> dict[str, Any]:
+    """Counts per status and the verdict: "not conformant" when a MUST failed, "incomplete" when
+    nothing failed but some requirement was not verified (skipped or needs review), else
+    "conformant". ``conformant`` is True only for the last."""
+    total = sum(counts.values())
+    if counts.get("failed", 0):
+        verdict = "not conformant"
+    elif counts.get("skipped", 0) or counts.get("review", 0) or total == 0:
+        verdict = "incomplete"
+    else:
+        verdict = "conformant"
+    return {
+        "requirements": total,
+        **{str(s): counts.get(str(s), 0) for s in Status},
+        "verdict": verdict,
+        "conformant": verdict == "conformant",
+    }
 
 
 def _iso(timestamp: float) -> str:

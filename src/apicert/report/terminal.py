@@ -22,7 +22,9 @@ def summary_lines(doc: dict[str, Any]) -> list[str]:
         by_vendor.setdefault(req["vendor"], []).append(req)
     for vendor, reqs in by_vendor.items():
         s = doc["summary"][vendor]
-        verdict = "CONFORMANT" if s["conformant"] else "NOT CONFORMANT"
+        verdict = str(
+            s.get("verdict", "conformant" if s["conformant"] else "not conformant")
+        ).upper()
         counts = ", ".join(
             f"{s[k]} {k}" for k in ("passed", "failed", "warning", "skipped", "review") if s[k]
         )
