@@ -167,7 +167,7 @@ def _base_nodeid(nodeid: str) -> str:
 
 
 @contextlib.contextmanager
-def standalone_sandbox(tmp_path: Path, env: dict[str, str]) -> Iterator[str]:
+def standalone_sandbox(tmp_path: Path, env: dict[str, str], *extra: str) -> Iterator[str]:
     """``apicert sandbox serve connectfi --port 0`` in the background; yield its URL."""
     workdir = tmp_path / "serve"
     workdir.mkdir()
@@ -175,7 +175,7 @@ def standalone_sandbox(tmp_path: Path, env: dict[str, str]) -> Iterator[str]:
     out, err = workdir / "stdout.txt", workdir / "stderr.txt"
     with out.open("wb") as fout, err.open("wb") as ferr:
         proc = subprocess.Popen(
-            _command("sandbox", "serve", "connectfi", "--port", "0", "--state", str(state)),
+            _command("sandbox", "serve", "connectfi", "--port", "0", "--state", str(state), *extra),
             cwd=workdir,
             env=env,
             stdout=fout,
@@ -406,6 +406,34 @@ def test_local_production_host_runs_read_only_tests_only(tmp_path: Path) -> None
     # Nothing failed, but most requirements were not verified: never called conformant.
     assert allowed.results()["summary"]["connectfi"]["verdict"] == "incomplete"
     assert "connectfi: INCOMPLETE" in allowed.stdout
+
+
+# -- time without clock control ---------------------------------------------------------------
+
+
+def test_target_without_clock_skips_expiry_or_really_waits(tmp_path: Path) -> None:
+    env = _env(**SANDBOX_CREDS)
+    args = ("--no-control", "--option", "token_lifetime=2")
+    with standalone_sandbox(tmp_path, env, *args) as url:
+        target = f"connectfi={url}"
+        skipped = apicert(
+            tmp_path / "skip", "run", "--target", target, "-k", "past_its_expiry", env=env
+        )
+        waited = apicert(
+            tmp_path / "wait",
+            "run",
+            "--real-wait",
+            "--target",
+            target,
+            "-k",
+            "past_its_expiry",
+            env=env,
+        )
+    assert skipped.code == 0, skipped.stdout + skipped.stderr
+    status = skipped.requirements()["CONNECTFI-AUTH-04"]
+    assert status["status"] == "skipped" and "--real-wait" in status["reason"], status
+    assert waited.code == 0, waited.stdout + waited.stderr
+    assert waited.requirements()["CONNECTFI-AUTH-04"]["status"] == "passed"
 
 
 # -- 9. sandbox faults / serve usage ---------------------------------------------------------

@@ -74,8 +74,15 @@ def test_fault_fails_exactly_what_it_declares(
     code, doc = fault_runs[fault.name]
     broken = _broken(doc)
     assert fault.breaks[0] in broken, f"{fault.name} did not fail {fault.breaks[0]}"
+    unexpected = [
+        f"{r['id']}: {f['message']}"
+        for r in doc["requirements"]
+        if r["id"] in broken - set(fault.breaks)
+        for f in r["findings"][:3]
+    ]
     assert broken == set(fault.breaks), (
-        f"{fault.name}: failed {sorted(broken)}, declared {list(fault.breaks)}"
+        f"{fault.name}: failed {sorted(broken)}, declared {list(fault.breaks)}; "
+        f"unexpected findings: {unexpected}"
     )
     must = [r for r in doc["requirements"] if r["status"] == "failed"]
     assert code == (1 if must else 0)

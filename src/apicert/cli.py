@@ -111,6 +111,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="switch a fault on (repeatable)",
     )
+    serve.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a sandbox setting, e.g. token_lifetime=60 (seconds) for connectfi",
+    )
+    serve.add_argument(
+        "--no-control",
+        action="store_true",
+        help="no /__sandbox__/ endpoints: behave like a real vendor sandbox (no clock control)",
+    )
+
     faults = ssub.add_parser("faults", help="list faults and the requirements they break")
     faults.add_argument("vendor", nargs="?")
     return parser
@@ -256,6 +269,9 @@ def _run(args: argparse.Namespace) -> int:
         "-p",
         "no:cacheprovider",
         "--tb=line",
+        # The CLI has imported starlette (and so anyio's pytest plugin) before pytest starts.
+        "-W",
+        "ignore::pytest.PytestAssertRewriteWarning",
         "-v" if args.verbose else "-q",
     ]
     if args.allow_production:
@@ -350,8 +366,20 @@ def _serve(args: argparse.Namespace) -> int:
             f"unknown fault {bad[0]!r} for {vendor}; 'apicert sandbox faults {vendor}' lists them"
         )
         return EXIT_SETUP
+    options: dict[str, object] = {}
+    for spec in args.option:
+        key, sep, value = spec.partition("=")
+        if not sep or not key:
+            _error(f"--option {spec!r} is not KEY=VALUE (e.g. token_lifetime=60)")
+            return EXIT_SETUP
+        options[key] = int(value) if value.lstrip("-").isdigit() else value
     config = SandboxConfig(
-        vendor=vendor, state_path=args.state, faults=tuple(args.fault), credentials=credentials
+        vendor=vendor,
+        state_path=args.state,
+        faults=tuple(args.fault),
+        credentials=credentials,
+        options=options,
+        control=not args.no_control,
     )
     try:
         serve_forever(config, args.port)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import hypothesis
 import schemathesis
 from schemathesis import GenerationMode
 
@@ -29,7 +30,7 @@ def load_openapi(
     *,
     name: str = "openapi.yaml",
     base_url: str,
-    max_examples: int = 10,
+    max_examples: int | None = None,
     business_refusals: tuple[int, ...] = (),
 ) -> Any:
     """Load ``schemas/<vendor>/<name>`` bound to ``base_url``; generate positive and negative data.
@@ -39,8 +40,14 @@ def load_openapi(
     """
     schema = schemathesis.openapi.from_path(schemas_dir() / vendor / name)
     schema.config.update(base_url=base_url)
+    current = hypothesis.settings()  # the active profile (apicert's, unless the user chose one)
+    database = getattr(current.database, "path", None)
     schema.config.generation.update(
-        modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=max_examples
+        modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+        # Same budget and example database as every other property test of the run (the
+        # apicert hypothesis profile), not Schemathesis's own .hypothesis/ in the cwd.
+        max_examples=max_examples or current.max_examples,
+        database=str(database) if database else "none",
     )
     if business_refusals:
         acceptance = schema.config.checks.positive_data_acceptance

@@ -146,11 +146,14 @@ def _hypothesis_profile(config: pytest.Config) -> None:
     """Register the ``apicert`` hypothesis profile (bounded examples, no deadline, shrunk examples
     kept under the report directory) and load it unless the user chose another profile."""
     from hypothesis import HealthCheck, settings
+    from hypothesis.configuration import set_hypothesis_home_dir
     from hypothesis.database import DirectoryBasedExampleDatabase
 
     report_dir = Path(
         config.getoption("apicert_report_dir") or os.environ.get("APICERT_REPORT_DIR") or "reports"
     )
+    # Hypothesis's own cache goes under the report directory too, not into the user's cwd.
+    set_hypothesis_home_dir(str(report_dir / "hypothesis"))
     settings.register_profile(
         "apicert",
         max_examples=int(os.environ.get("APICERT_MAX_EXAMPLES", "25")),

@@ -67,6 +67,7 @@ class SandboxConfig:
     faults: tuple[str, ...] = ()
     credentials: dict[str, str] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+    control: bool = True
 
 
 class SandboxState:
@@ -196,7 +197,8 @@ def build_app(config: SandboxConfig) -> tuple[Starlette, SandboxState]:
     """Build the Starlette app of ``config.vendor``'s sandbox with its control endpoints."""
     module = load_module(config.vendor)
     state = SandboxState(config, module)
-    routes = list(module.routes(state)) + _control_routes(state)
+    # Control routes go first so a vendor's catch-all route never shadows them.
+    routes = (_control_routes(state) if config.control else []) + list(module.routes(state))
     handlers = getattr(module, "exception_handlers", None)
     app = Starlette(routes=routes, exception_handlers=handlers(state) if handlers else None)
     app.state.sandbox = state
