@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from apicert.http import Client
+    from apicert.model import Exchange
+    from apicert.redact import Redactor
 
 __all__ = ["AuthError", "ConnectFiAuth"]
 
@@ -62,10 +64,22 @@ class ConnectFiAuth:
                         f"connectfi: get-token answered {exchange.status or exchange.error}; "
                         "check APICERT_CONNECTFI_LOGIN and APICERT_CONNECTFI_PASSWORD"
                     )
-                client.redactor.add_secret(token)
                 self._token = token
                 self.token_exchange_id = exchange.id
             return self._token
+
+    @staticmethod
+    def learn_secrets(exchange: Exchange, redactor: Redactor) -> None:
+        """Register the token of any get-token answer, whoever asked for it, before the
+        exchange is redacted and stored."""
+        if not exchange.path.endswith("/auth/get-token"):
+            return
+        try:
+            data = exchange.json().get("data")
+        except (ValueError, AttributeError):
+            return
+        if isinstance(data, dict) and isinstance(data.get("token"), str):
+            redactor.add_secret(data["token"])
 
     def invalidate(self) -> None:
         """Forget the cached token; the next request fetches a new one."""

@@ -68,6 +68,8 @@ class Recorder:
         self.prefix = "ex"
         self._local = threading.local()
         self.listeners: list[Callable[[Exchange], None]] = []
+        # Called before an exchange is redacted, to register secrets it reveals (a new token).
+        self.learners: list[Callable[[Exchange, Redactor], None]] = []
 
     def new_id(self) -> str:
         """Return a fresh exchange id, unique within this run."""
@@ -76,6 +78,8 @@ class Recorder:
     def add(self, exchange: Exchange) -> None:
         """Store the redacted form of ``exchange``."""
         exchange.test = exchange.test or self.current_test
+        for learn in list(self.learners):
+            learn(exchange, self.redactor)
         redacted = self.redactor.exchange(exchange.to_dict())
         with self._lock:
             self._log[exchange.id] = redacted

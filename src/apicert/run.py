@@ -104,6 +104,8 @@ class Run:
         self._observers: dict[str, list[Observer]] = {}
         self._lock = threading.RLock()
         self.recorder.listeners.append(self._on_exchange)
+        if "connectfi" in targets:
+            self.recorder.learners.append(ConnectFiAuth.learn_secrets)
         for target in targets.values():
             for cred in target.vendor.credentials:
                 if cred.secret:

@@ -79,22 +79,17 @@ def test_duplicate_card_reference_points_at_existing(
 
 
 @pytest.mark.requirement("CONNECTFI-REF-03")
-def test_duplicate_ssn_is_refused(
-    connectfi: Client, verdict: Verdict, new_customer: Callable[..., dict[str, Any]]
+@pytest.mark.parametrize("build", [payloads.individual, payloads.business], ids=["ssn", "fein"])
+def test_duplicate_tax_id_is_refused(
+    connectfi: Client,
+    verdict: Verdict,
+    new_customer: Callable[..., dict[str, Any]],
+    build: Callable[..., dict[str, Any]],
 ) -> None:
-    ssn = payloads.random_ssn()
-    connectfi.redactor.add_identity(ssn)
-    new_customer(payloads.individual(ssn=ssn))
-    again = connectfi.post("/customer/init", json=payloads.individual(ssn=ssn))
-    verdict.check(refused("CONNECTFI-REF-03", again, status=400))
-
-
-@pytest.mark.requirement("CONNECTFI-REF-03")
-def test_duplicate_fein_is_refused(
-    connectfi: Client, verdict: Verdict, new_customer: Callable[..., dict[str, Any]]
-) -> None:
-    fein = payloads.random_ssn()
-    connectfi.redactor.add_identity(fein)
-    new_customer(payloads.business(fein=fein))
-    again = connectfi.post("/customer/init", json=payloads.business(fein=fein))
+    """The same SSN (individual) or FEIN (business) cannot start a second customer."""
+    tax_id = payloads.random_ssn()
+    connectfi.redactor.add_identity(tax_id)
+    key = "ssn" if build is payloads.individual else "fein"
+    new_customer(build(**{key: tax_id}))
+    again = connectfi.post("/customer/init", json=build(**{key: tax_id}))
     verdict.check(refused("CONNECTFI-REF-03", again, status=400))
