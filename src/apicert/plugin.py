@@ -152,8 +152,10 @@ def _hypothesis_profile(config: pytest.Config) -> None:
     report_dir = Path(
         config.getoption("apicert_report_dir") or os.environ.get("APICERT_REPORT_DIR") or "reports"
     )
-    # Hypothesis's own cache goes under the report directory too, not into the user's cwd.
-    set_hypothesis_home_dir(str(report_dir / "hypothesis"))
+    # Hypothesis's working cache (it scrapes literals from source, test card numbers included)
+    # goes to the user's cache directory: neither into the cwd nor into the reports.
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "apicert"
+    set_hypothesis_home_dir(str(cache / "hypothesis"))
     settings.register_profile(
         "apicert",
         max_examples=int(os.environ.get("APICERT_MAX_EXAMPLES", "25")),
