@@ -158,6 +158,10 @@ def _hypothesis_profile(config: pytest.Config) -> None:
     set_hypothesis_home_dir(str(cache / "hypothesis"))
     settings.register_profile(
         "apicert",
+        # Based on Hypothesis's default profile, not the "ci" one it loads when CI is set
+        # (derandomized, no database): a run behaves the same on a laptop and in CI.
+        parent=settings.get_profile("default"),
+        derandomize=False,
         max_examples=int(os.environ.get("APICERT_MAX_EXAMPLES", "25")),
         deadline=None,
         suppress_health_check=[
