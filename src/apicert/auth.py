@@ -35,7 +35,6 @@ class ConnectFiAuth:
         self.password = password
         self._token: str | None = None
         self._lock = threading.Lock()
-        self.token_exchange_id: str | None = None
 
     def credentials_body(self, password: str | None = None) -> dict[str, object]:
         """Return the get-token request body (with another password when given)."""
@@ -65,7 +64,6 @@ class ConnectFiAuth:
                         "check APICERT_CONNECTFI_LOGIN and APICERT_CONNECTFI_PASSWORD"
                     )
                 self._token = token
-                self.token_exchange_id = exchange.id
             return self._token
 
     @staticmethod

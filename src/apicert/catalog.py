@@ -12,7 +12,7 @@ import yaml
 from apicert.model import Level, Requirement
 from apicert.paths import schemas_dir
 
-__all__ = ["Catalog", "load_catalog", "load_catalogs", "requirement"]
+__all__ = ["Catalog", "load_catalog", "requirement"]
 
 _ID = re.compile(r"^[A-Z]+(-[A-Z0-9]+)+$")
 
@@ -70,14 +70,6 @@ def _parse(path: Path) -> Catalog:
 def load_catalog(vendor: str) -> Catalog:
     """Return the catalog of ``vendor`` from ``schemas/<vendor>/requirements.yaml``."""
     return _parse(schemas_dir() / vendor / "requirements.yaml")
-
-
-def load_catalogs() -> dict[str, Catalog]:
-    """Return every vendor's catalog found under ``schemas/``."""
-    return {
-        path.parent.name: load_catalog(path.parent.name)
-        for path in sorted(schemas_dir().glob("*/requirements.yaml"))
-    }
 
 
 def requirement(requirement_id: str) -> Requirement:

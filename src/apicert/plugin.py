@@ -16,7 +16,7 @@ Options (each also readable from the environment, shown in brackets):
 from __future__ import annotations
 
 import os
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -421,14 +421,3 @@ def api(request: pytest.FixtureRequest, apicert_run: Run) -> Client:
 def clock(request: pytest.FixtureRequest, apicert_run: Run) -> SandboxControl:
     """Time control of this test's target (simulated clock, or real waiting when allowed)."""
     return apicert_run.control(_item_vendor(request))
-
-
-@pytest.fixture
-def unique(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A factory of run-unique strings for references and ids: ``unique("cust")``."""
-    import secrets
-
-    def make(prefix: str = "ac") -> str:
-        return f"{prefix}{secrets.token_hex(6)}"
-
-    yield make

@@ -225,6 +225,7 @@ class Run:
         self._servers.clear()
 
     def vendor_version(self, vendor: str) -> str | None:
-        """The vendor API version under test, when the vendor versions its API."""
+        """The vendor API version under test; None for a vendor without API versions
+        (connectFi's documents name none)."""
         get_vendor(vendor)
         return None

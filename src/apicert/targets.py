@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from apicert.vendors import VENDORS, Vendor, get_vendor
+from apicert.vendors import Vendor, get_vendor
 
 __all__ = [
     "SetupError",
@@ -133,11 +133,6 @@ def resolve_targets(
             target.credentials[cred.name] = value
         targets[vendor.name] = target
     return targets
-
-
-def all_vendor_names() -> list[str]:
-    """Return the names of every vendor apicert knows, sorted."""
-    return sorted(VENDORS)
 
 
 def check_reachable(url: str, timeout: float = 3.0) -> str | None:
