@@ -55,19 +55,34 @@ class TestRecord:
         return [f for f in self.findings if f.status is Status.FAILED]
 
 
-def _observers(vendor: str) -> list[Observer]:
-    """Checks applied to every exchange sent to ``vendor``, whatever the test."""
-    if vendor == "connectfi":
-        ledger = RequestIdLedger()
-        contract = OpenApiContract(_openapi(vendor), "CONNECTFI-CONTRACT-01")
-        return [envelope, ledger.observe, contract.check]
-    return []
+def _connectfi_observers() -> list[Observer]:
+    ledger = RequestIdLedger()
+    contract = OpenApiContract(_openapi("connectfi"), "CONNECTFI-CONTRACT-01")
+    return [envelope, ledger.observe, contract.check]
 
 
 def _openapi(vendor: str, name: str = "openapi.yaml") -> dict[str, Any]:
     with open(schemas_dir() / vendor / name, encoding="utf-8") as handle:
         document: dict[str, Any] = yaml.safe_load(handle)
     return document
+
+
+@dataclass(frozen=True)
+class _VendorHarness:
+    """Everything vendor-specific the run needs, in one place per vendor."""
+
+    auth: Callable[[Target], Any]
+    observers: Callable[[], list[Observer]]
+    learn: Callable[[Exchange, Redactor], None] | None = None
+
+
+_HARNESS: dict[str, _VendorHarness] = {
+    "connectfi": _VendorHarness(
+        auth=lambda t: ConnectFiAuth(t.credentials["login"], t.credentials["password"]),
+        observers=_connectfi_observers,
+        learn=ConnectFiAuth.learn_secrets,
+    ),
+}
 
 
 class Run:
@@ -104,8 +119,10 @@ class Run:
         self._observers: dict[str, list[Observer]] = {}
         self._lock = threading.RLock()
         self.recorder.listeners.append(self._on_exchange)
-        if "connectfi" in targets:
-            self.recorder.learners.append(ConnectFiAuth.learn_secrets)
+        for name in targets:
+            learn = _HARNESS[name].learn
+            if learn is not None:
+                self.recorder.learners.append(learn)
         for target in targets.values():
             for cred in target.vendor.credentials:
                 if cred.secret:
@@ -126,9 +143,11 @@ class Run:
 
         vendor = target.vendor
         for cred in vendor.credentials:
-            value = self.env.get(cred.env) or f"apicert_{secrets.token_hex(6)}"
+            generated = (
+                secrets.token_urlsafe(18) if cred.secret else f"apicert_{secrets.token_hex(6)}"
+            )
+            value = self.env.get(cred.env) or generated
             if cred.secret:
-                value = self.env.get(cred.env) or secrets.token_urlsafe(18)
                 self.redactor.add_secret(value)
             target.credentials[cred.name] = value
         config = SandboxConfig(
@@ -158,13 +177,7 @@ class Run:
         """Return the vendor's auth provider (caches tokens; register secrets on use)."""
         with self._lock:
             if vendor not in self._auths:
-                target = self.target(vendor)
-                if vendor == "connectfi":
-                    self._auths[vendor] = ConnectFiAuth(
-                        target.credentials["login"], target.credentials["password"]
-                    )
-                else:
-                    raise KeyError(f"no auth provider for {vendor}")
+                self._auths[vendor] = _HARNESS[vendor].auth(self.target(vendor))
             return self._auths[vendor]
 
     def control(self, vendor: str) -> SandboxControl:
@@ -192,7 +205,7 @@ class Run:
         if vendor is not None:
             with self._lock:
                 if vendor not in self._observers:
-                    self._observers[vendor] = _observers(vendor)
+                    self._observers[vendor] = _HARNESS[vendor].observers()
                 observers = self._observers[vendor]
             for observe in observers:
                 findings.extend(observe(exchange))
