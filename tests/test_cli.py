@@ -408,6 +408,23 @@ def test_local_production_host_runs_read_only_tests_only(tmp_path: Path) -> None
     assert "connectfi: INCOMPLETE" in allowed.stdout
 
 
+# -- refused credentials ----------------------------------------------------------------------
+
+
+def test_refused_credentials_are_a_setup_error_not_a_vendor_failure(tmp_path: Path) -> None:
+    serve_env = _env(**SANDBOX_CREDS)
+    run_env = _env(
+        APICERT_CONNECTFI_LOGIN="apicert_sandbox", APICERT_CONNECTFI_PASSWORD="wrong-pw-123"
+    )
+    with standalone_sandbox(tmp_path, serve_env) as url:
+        result = apicert(tmp_path / "run", "run", "--target", f"connectfi={url}", env=run_env)
+    assert result.code == 2, result.stdout + result.stderr
+    assert "APICERT_CONNECTFI_PASSWORD" in assert_one_error_line(result)
+    statuses = {r["status"] for r in result.requirements().values()}
+    assert "failed" not in statuses, result.requirements()
+    assert result.results()["run"]["errors"]
+
+
 # -- time without clock control ---------------------------------------------------------------
 
 

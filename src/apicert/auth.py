@@ -18,7 +18,15 @@ __all__ = ["AuthError", "ConnectFiAuth"]
 
 
 class AuthError(Exception):
-    """The vendor refused the configured credentials; the message says what to check."""
+    """No token could be had; the message says what to check.
+
+    ``refused`` is True when the vendor answered 401/403: the user's credentials are wrong, a
+    set-up error of the run. Otherwise the vendor's token endpoint itself misbehaved.
+    """
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 class ConnectFiAuth:
@@ -34,6 +42,7 @@ class ConnectFiAuth:
         self.login = login
         self.password = password
         self._token: str | None = None
+        self._refused: AuthError | None = None
         self._lock = threading.Lock()
 
     def credentials_body(self, password: str | None = None) -> dict[str, object]:
@@ -48,6 +57,9 @@ class ConnectFiAuth:
     def token(self, client: Client) -> str:
         """Return a token, fetching one with the configured credentials if none is cached."""
         with self._lock:
+            if self._refused is not None:
+                # Asking again with credentials the vendor refused risks locking the account.
+                raise self._refused
             if self._token is None:
                 client.redactor.add_secret(self.password)
                 exchange = client.post("/auth/get-token", auth=False, json=self.credentials_body())
@@ -58,10 +70,17 @@ class ConnectFiAuth:
                         token = data.get("token") if isinstance(data, dict) else None
                     except (ValueError, AttributeError):
                         token = None
+                if exchange.status in (401, 403):
+                    self._refused = AuthError(
+                        f"connectfi: get-token refused the credentials ({exchange.status}); "
+                        "check APICERT_CONNECTFI_LOGIN and APICERT_CONNECTFI_PASSWORD",
+                        refused=True,
+                    )
+                    raise self._refused
                 if not isinstance(token, str) or not token:
                     raise AuthError(
-                        f"connectfi: get-token answered {exchange.status or exchange.error}; "
-                        "check APICERT_CONNECTFI_LOGIN and APICERT_CONNECTFI_PASSWORD"
+                        f"connectfi: get-token answered {exchange.status or exchange.error} "
+                        "without a token"
                     )
                 self._token = token
             return self._token

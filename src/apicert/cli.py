@@ -337,6 +337,8 @@ def _invoke_pytest(pytest_args: list[str], report_dir: Path, vendors: list[str])
         )
     doc = json.loads(results.read_text(encoding="utf-8"))
     status = exit_code(doc)
+    for error in doc["run"].get("errors", []):
+        _error(error)
     print(f"reports: {results}, {report_dir / 'pytest-html.html'}, {report_dir / 'junit.xml'}")
     if status == EXIT_OK and code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         return EXIT_SETUP

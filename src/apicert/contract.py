@@ -20,7 +20,14 @@ from apicert.model import Exchange, Finding
 from apicert.paths import schemas_dir
 from apicert.verdict import Verdict
 
-__all__ = ["as_schemathesis_check", "exchange_from_schemathesis", "load_openapi", "run_case"]
+__all__ = [
+    "as_schemathesis_check",
+    "exchange_from_schemathesis",
+    "failure_text",
+    "is_schemathesis_failure",
+    "load_openapi",
+    "run_case",
+]
 
 ExchangeCheck = Callable[[Exchange], list[Finding]]
 
@@ -107,7 +114,7 @@ def run_case(
     try:
         case.validate_response(response)
     except Exception as exc:  # Schemathesis raises a FailureGroup (or one Failure)
-        message = _failure_text(exc)
+        message = failure_text(exc)
         verdict.require([fail(requirement, f"{case.operation.label}: {message}", exchange)])
     return exchange
 
@@ -119,7 +126,16 @@ def _exchange(client: Client) -> Exchange:
     return exchange
 
 
-def _failure_text(exc: BaseException) -> str:
+def is_schemathesis_failure(exc: BaseException) -> bool:
+    """True for the failures Schemathesis's own checks raise (one, or a group of them)."""
+    kind = type(exc)
+    return kind.__module__.startswith("schemathesis.") and issubclass(
+        kind, AssertionError | BaseExceptionGroup
+    )
+
+
+def failure_text(exc: BaseException) -> str:
+    """One line per distinct Schemathesis failure: its title and the first line of detail."""
     parts: list[str] = []
     for sub in getattr(exc, "exceptions", [exc]):
         title = getattr(sub, "title", None) or sub.__class__.__name__

@@ -22,9 +22,12 @@ from typing import Any
 
 import pytest
 
+from apicert.auth import AuthError
 from apicert.catalog import requirement as lookup_requirement
+from apicert.contract import failure_text, is_schemathesis_failure
 from apicert.control import ClockUnavailable, SandboxControl
 from apicert.http import Client
+from apicert.model import Finding, Status
 from apicert.report.results import build_results, write_results
 from apicert.report.terminal import summary_lines
 from apicert.run import Run, TestRecord
@@ -274,27 +277,46 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     run = item.config.stash[RUN_KEY]
-    record = run.records.get(item.nodeid) if _requirements(item) else None
+    # The open record, not a lookup by node id: Schemathesis renames the node per operation and
+    # calls this hook once per operation (subtest), and every one of those reports counts.
+    record = run.current if _requirements(item) else None
     if record is None:
         return report
     record.duration += report.duration
     if report.skipped:
-        record.outcome = "skipped"
+        if record.outcome in ("not run", "skipped"):  # a skipped subtest never hides a pass
+            record.outcome = "skipped"
         longrepr = report.longrepr
         record.reason = str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr or "")
         record.reason = record.reason.removeprefix("Skipped: ")
     elif report.failed:
         record.outcome = "failed"
         excinfo = call.excinfo
-        if excinfo is not None and not _contains_findings(excinfo.value):
+        if excinfo is not None and isinstance(excinfo.value, AuthError) and excinfo.value.refused:
+            # The user's credentials were refused: a set-up error of the run, not a finding
+            # against the vendor. The test did not run; the run ends with exit code 2.
+            message = run.redactor.text(str(excinfo.value)) or "credentials refused"
+            if message not in run.errors:
+                run.errors.append(message)
+            record.outcome, record.reason = "skipped", f"not run: {message}"
+        elif excinfo is not None and is_schemathesis_failure(excinfo.value):
+            # Schemathesis's own checks (ignored auth, rejected valid data...) failed outside
+            # the test body: a finding on the test's requirements, not an unexpected error.
+            message = run.redactor.text(failure_text(excinfo.value)) or "Schemathesis check failed"
+            record.findings.extend(
+                Finding(rid, Status.FAILED, message, record.exchanges[-1:])
+                for rid in record.requirements
+            )
+            record.reason = message
+        elif excinfo is not None and not _contains_findings(excinfo.value):
             text = f"{excinfo.type.__name__}: {excinfo.value}".strip().splitlines()
             record.error = run.redactor.text(text[0] if text else excinfo.type.__name__) or ""
             if report.when != "call":
                 record.error = f"in {report.when}: {record.error}"
         elif excinfo is not None:
             record.reason = run.redactor.text(str(excinfo.value).splitlines()[0]) or ""
-    elif report.when == "call" and record.outcome == "not run":
-        record.outcome = "passed"
+    elif report.when == "call" and record.outcome in ("not run", "skipped"):
+        record.outcome, record.reason = "passed", ""
     _redact_report(report, run)
     if report.when == "call" or (report.when == "setup" and not report.passed):
         _attach_extras(item, report, record, run)

@@ -45,6 +45,7 @@ def test_get_token_answers_token_and_expiry(
     connectfi: Client, verdict: Verdict, clock: SandboxControl, apicert_run: Run
 ) -> None:
     auth = apicert_run.auth("connectfi")
+    auth.token(connectfi)  # refused credentials end the run as a set-up error, not a finding
     exchange = connectfi.post("/auth/get-token", auth=False, json=auth.credentials_body())
     now = datetime.fromtimestamp(clock.now(), UTC)
     verdict.check(success_envelope(exchange))
@@ -68,6 +69,7 @@ def test_token_past_its_expiry_is_refused(
     connectfi: Client, verdict: Verdict, clock: SandboxControl, apicert_run: Run
 ) -> None:
     auth = apicert_run.auth("connectfi")
+    auth.token(connectfi)  # refused credentials end the run as a set-up error, not a finding
     issued = connectfi.post("/auth/get-token", auth=False, json=auth.credentials_body())
     data = data_of(verdict.step("CONNECTFI-AUTH-03", issued, "get a token"))
     token = str(data.get("token", ""))

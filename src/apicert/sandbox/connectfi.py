@@ -114,12 +114,18 @@ FAULTS: tuple[Fault, ...] = (
     ),
     Fault(
         "auth-not-required",
-        ("CONNECTFI-AUTH-01",),
+        (
+            "CONNECTFI-AUTH-01",
+            "CONNECTFI-CONTRACT-01",
+        ),
         "requests without x-connectfi-token are served as if authenticated",
     ),
     Fault(
         "any-token-accepted",
-        ("CONNECTFI-AUTH-02",),
+        (
+            "CONNECTFI-AUTH-02",
+            "CONNECTFI-CONTRACT-01",
+        ),
         "any non-empty token is accepted (issued tokens still expire)",
     ),
     Fault(
@@ -189,6 +195,7 @@ FAULTS: tuple[Fault, ...] = (
         (
             "CONNECTFI-BODY-01",
             "CONNECTFI-PRE-03",
+            "CONNECTFI-CONTRACT-01",
         ),
         'document upload refuses multipart with 415 and takes only JSON {"file": text}',
     ),
