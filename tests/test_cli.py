@@ -320,6 +320,8 @@ def test_missing_credential_names_the_variable(tmp_path: Path) -> None:
     assert LOGIN_ENV in line
     doc = assert_setup_report(result)
     assert LOGIN_ENV in doc["run"]["errors"][0]
+    # Same summary schema as a run that happened: nothing verified, so incomplete.
+    assert doc["summary"]["connectfi"]["verdict"] == "incomplete"
 
 
 def test_unreachable_target_fails_fast(tmp_path: Path) -> None:

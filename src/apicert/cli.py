@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -158,7 +159,7 @@ def _error(message: str) -> None:
 def _setup_failure(message: str, vendors: list[str], report_dir: Path) -> int:
     """Print the one-line error and still write a results.json that says what happened."""
     from apicert.catalog import load_catalog
-    from apicert.report.results import SCHEMA_VERSION, write_results
+    from apicert.report.results import SCHEMA_VERSION, vendor_summary, write_results
 
     _error(message)
     requirements = []
@@ -181,15 +182,7 @@ def _setup_failure(message: str, vendors: list[str], report_dir: Path) -> int:
         "schema_version": SCHEMA_VERSION,
         "run": {"errors": [message], "targets": {}, "faults": {}},
         "summary": {
-            v: {
-                "requirements": sum(1 for r in requirements if r["vendor"] == v),
-                "passed": 0,
-                "failed": 0,
-                "warning": 0,
-                "review": 0,
-                "skipped": sum(1 for r in requirements if r["vendor"] == v),
-                "conformant": False,
-            }
+            v: vendor_summary(Counter(r["status"] for r in requirements if r["vendor"] == v))
             for v in vendors
         },
         "requirements": requirements,

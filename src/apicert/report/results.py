@@ -29,7 +29,7 @@ from apicert.model import Finding, Level, Requirement, Status
 if TYPE_CHECKING:
     from apicert.run import Run, TestRecord
 
-__all__ = ["SCHEMA_VERSION", "build_results", "exit_code", "write_results"]
+__all__ = ["SCHEMA_VERSION", "build_results", "exit_code", "vendor_summary", "write_results"]
 
 SCHEMA_VERSION = "1.0"
 MAX_FINDINGS_PER_REQUIREMENT = 50
@@ -148,9 +148,9 @@ def build_results(
             requirements_out.append(entry)
     unknown = sorted(set(findings_by_req) - {r["id"] for r in requirements_out})
     exchanges = {
-        eid: run.recorder.get(eid) for eid in sorted(evidence_ids) if run.recorder.get(eid)
+        eid: found for eid in sorted(evidence_ids) if (found := run.recorder.get(eid)) is not None
     }
-    summary = {vendor: _vendor_summary(c) for vendor, c in counts.items()}
+    summary = {vendor: vendor_summary(c) for vendor, c in counts.items()}
     doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "run": {
@@ -177,7 +177,7 @@ def build_results(
     return doc
 
 
-def _vendor_summary(counts: Counter[str]) -> dict[str, Any]:
+def vendor_summary(counts: Counter[str]) -> dict[str, Any]:
     """Counts per status and the verdict: "not conformant" when a MUST failed, "incomplete" when
     nothing failed but some requirement was not verified (skipped or needs review), else
     "conformant". ``conformant`` is True only for the last."""
