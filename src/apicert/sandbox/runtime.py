@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -82,8 +83,12 @@ class SandboxState:
                 known = ", ".join(sorted(self.known_faults))
                 raise ValueError(f"unknown fault {name!r} for {config.vendor}; known: {known}")
         path = config.state_path
+        # Without --state the sandbox keeps its SQLite file in a directory of its own, removed
+        # again by close(): a run must not leave state files behind in /tmp.
+        self._temp_dir: str | None = None
         if path is None:
-            path = str(Path(tempfile.mkdtemp(prefix=f"apicert-{config.vendor}-")) / "state.sqlite")
+            self._temp_dir = tempfile.mkdtemp(prefix=f"apicert-{config.vendor}-")
+            path = str(Path(self._temp_dir) / "state.sqlite")
         self.store = Store(path, schema=module.SCHEMA)
         self.clock = Clock(offset=float(self.store.get_kv("clock_offset", 0.0)))
         saved = self.store.get_kv("faults")
@@ -91,6 +96,13 @@ class SandboxState:
         self.store.set_kv("faults", sorted(self.faults))
         self.credentials: dict[str, str] = dict(module.DEFAULT_CREDENTIALS)
         self.credentials.update({k: v for k, v in config.credentials.items() if v})
+
+    def close(self) -> None:
+        """Close the store; remove the state file too when the sandbox made it (no --state)."""
+        self.store.close()
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None
 
     def fault(self, name: str) -> bool:
         """Return True when fault ``name`` is switched on."""

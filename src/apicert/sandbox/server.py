@@ -91,7 +91,7 @@ class EmbeddedServer:
         self._thread.join(timeout=10)
         with contextlib.suppress(OSError):
             self._sock.close()
-        self.state.store.close()
+        self.state.close()
 
     def __enter__(self) -> EmbeddedServer:
         return self.start()
@@ -115,4 +115,4 @@ def serve_forever(config: SandboxConfig, port: int) -> None:
     try:
         server.run(sockets=[sock])
     finally:
-        state.store.close()
+        state.close()
