@@ -26,7 +26,10 @@ import pytest
 
 from apicert.catalog import load_catalog
 from apicert.paths import suites_dir
-from apicert.sandbox.runtime import fault_catalog
+from apicert.sandbox.runtime import available_sandboxes, fault_catalog
+from apicert.vendors import get_vendor
+
+from .expectations import EXPECTED_CLEAN_WARNINGS
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +40,9 @@ PASSWORD_ENV = "APICERT_CONNECTFI_PASSWORD"
 SANDBOX_CREDS = {LOGIN_ENV: "apicert_sandbox", PASSWORD_ENV: "sandbox-password"}
 CANARY_PASSWORD = "canary-PASSWORD-7f3a9c"
 TEST_CARD = "4747474747474747"  # suites/connectfi/payloads.py TEST_CARD
-SERVE_LINE = re.compile(r"apicert sandbox connectfi on (http://127\.0\.0\.1:\d+) \(state (.+?); ")
+SERVE_LINE = re.compile(r"apicert sandbox (\w+) on (http://127\.0\.0\.1:\d+) \(state (.+?); ")
+# Every vendor with a reference sandbox and suites: what a bare ``apicert run`` covers.
+VENDORS = [v for v in available_sandboxes() if (suites_dir() / v).is_dir()]
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -167,15 +172,17 @@ def _base_nodeid(nodeid: str) -> str:
 
 
 @contextlib.contextmanager
-def standalone_sandbox(tmp_path: Path, env: dict[str, str], *extra: str) -> Iterator[str]:
-    """``apicert sandbox serve connectfi --port 0`` in the background; yield its URL."""
+def standalone_sandbox(
+    tmp_path: Path, env: dict[str, str], *extra: str, vendor: str = "connectfi"
+) -> Iterator[str]:
+    """``apicert sandbox serve VENDOR --port 0`` in the background; yield its URL."""
     workdir = tmp_path / "serve"
     workdir.mkdir()
     state = workdir / "state.sqlite"
     out, err = workdir / "stdout.txt", workdir / "stderr.txt"
     with out.open("wb") as fout, err.open("wb") as ferr:
         proc = subprocess.Popen(
-            _command("sandbox", "serve", "connectfi", "--port", "0", "--state", str(state), *extra),
+            _command("sandbox", "serve", vendor, "--port", "0", "--state", str(state), *extra),
             cwd=workdir,
             env=env,
             stdout=fout,
@@ -192,8 +199,9 @@ def standalone_sandbox(tmp_path: Path, env: dict[str, str], *extra: str) -> Iter
         first = out.read_text(encoding="utf-8").splitlines()[0]
         match = SERVE_LINE.match(first)
         assert match, first
-        assert Path(match.group(2)) == state, first
-        yield match.group(1)
+        assert match.group(1) == vendor, first
+        assert Path(match.group(3)) == state, first
+        yield match.group(2)
         assert proc.poll() is None, f"sandbox serve died during the test: {err.read_text()}"
         assert state.exists()
     finally:
@@ -214,8 +222,8 @@ def clean_run(tmp_path_factory: pytest.TempPathFactory) -> Result:
 
 
 @pytest.fixture(scope="module")
-def connectfi_ids() -> list[str]:
-    return [r.id for r in load_catalog("connectfi")]
+def all_ids() -> list[str]:
+    return [r.id for v in VENDORS for r in load_catalog(v)]
 
 
 def test_clean_run_exits_0_and_writes_the_three_reports(clean_run: Result) -> None:
@@ -225,33 +233,36 @@ def test_clean_run_exits_0_and_writes_the_three_reports(clean_run: Result) -> No
     assert "Traceback" not in clean_run.stdout + clean_run.stderr
 
 
-def test_clean_run_results_json_passes_every_connectfi_requirement(
-    clean_run: Result, connectfi_ids: list[str]
+def test_clean_run_results_json_passes_every_requirement_of_every_vendor(
+    clean_run: Result, all_ids: list[str]
 ) -> None:
     doc = clean_run.results()
     assert doc["schema_version"]
     assert doc["run"]["errors"] == []
     statuses = clean_run.statuses()
-    assert sorted(statuses) == sorted(connectfi_ids)
-    assert {rid: s for rid, s in statuses.items() if s != "passed"} == {}
-    assert doc["summary"]["connectfi"]["conformant"] is True
-    assert doc["summary"]["connectfi"]["verdict"] == "conformant"
+    assert sorted(statuses) == sorted(all_ids)
+    expected = {rid: "warning" for v in VENDORS for rid in EXPECTED_CLEAN_WARNINGS.get(v, ())}
+    assert {rid: s for rid, s in statuses.items() if s != "passed"} == expected
+    for vendor in VENDORS:
+        assert doc["summary"][vendor]["conformant"] is True, vendor
+        assert doc["summary"][vendor]["verdict"] == "conformant", vendor
 
 
 def test_clean_run_junit_and_html_name_the_requirements(
-    clean_run: Result, connectfi_ids: list[str]
+    clean_run: Result, all_ids: list[str]
 ) -> None:
     junit = (clean_run.report_dir / "junit.xml").read_text(encoding="utf-8")
     assert '<property name="requirement" value="CONNECTFI-' in junit
     in_junit = set(re.findall(r'<property name="requirement" value="([^"]+)"', junit))
-    assert in_junit == set(connectfi_ids)
+    assert in_junit == set(all_ids)
     html = (clean_run.report_dir / "pytest-html.html").read_text(encoding="utf-8")
     assert "CONNECTFI-ENV-01" in html
 
 
 def test_clean_run_prints_an_80_column_conformance_summary(clean_run: Result) -> None:
     section = conformance_section(clean_run.stdout)
-    assert any(line.startswith("connectfi: CONFORMANT (") for line in section), section
+    for vendor in VENDORS:
+        assert any(line.startswith(f"{vendor}: CONFORMANT (") for line in section), section
     too_wide = [line for line in section if len(line) > 80]
     assert too_wide == [], too_wide
 
@@ -354,18 +365,25 @@ def test_production_host_is_refused_before_connecting(tmp_path: Path) -> None:
 # -- 7./8. a standalone sandbox --------------------------------------------------------------
 
 
+@pytest.mark.parametrize("vendor", VENDORS)
 def test_standalone_sandbox_gives_the_same_statuses_as_embedded(
-    tmp_path: Path, clean_run: Result
+    tmp_path: Path, clean_run: Result, vendor: str
 ) -> None:
-    env = _env(**SANDBOX_CREDS)
-    with standalone_sandbox(tmp_path, env) as url:
-        result = apicert(tmp_path / "run", "run", "--target", f"connectfi={url}", env=env)
+    creds = {c.env: f"standalone-{c.name}-{vendor}" for c in get_vendor(vendor).credentials}
+    env = _env(**creds)
+    with standalone_sandbox(tmp_path, env, vendor=vendor) as url:
+        result = apicert(
+            tmp_path / "run", "run", "--vendor", vendor, "--target", f"{vendor}={url}", env=env
+        )
     assert result.code == 0, result.stdout + result.stderr
     doc = result.results()
-    target = doc["run"]["targets"]["connectfi"]
+    target = doc["run"]["targets"][vendor]
     assert target["base_url"] == url
     assert target["embedded"] is False
-    assert result.statuses() == clean_run.statuses()
+    embedded = {
+        rid: s for rid, s in clean_run.statuses().items() if rid.startswith(vendor.upper() + "-")
+    }
+    assert result.statuses() == embedded
 
 
 def test_local_production_host_runs_read_only_tests_only(tmp_path: Path) -> None:

@@ -23,6 +23,8 @@ from apicert.catalog import load_catalog
 from apicert.paths import suites_dir
 from apicert.sandbox.runtime import Fault, available_sandboxes, fault_catalog
 
+from .expectations import EXPECTED_CLEAN_WARNINGS
+
 pytestmark = pytest.mark.slow
 
 BROKEN = {"failed", "warning"}
@@ -30,9 +32,6 @@ CLEAN = "(clean)"
 VENDORS = [v for v in available_sandboxes() if (suites_dir() / v).is_dir()]
 CASES = [(v, f) for v in VENDORS for f in fault_catalog(v)]
 
-# SHOULD requirements a sandbox that keeps the vendor's own promise still warns about, because a
-# named standard asks for more than the vendor promises. Each is explained in its catalog entry.
-EXPECTED_CLEAN_WARNINGS: dict[str, set[str]] = {"digifi": {"DIGIFI-IDEM-04"}}
 
 Outcome = tuple[int, dict[str, Any]]
 
