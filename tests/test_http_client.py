@@ -351,3 +351,99 @@ def test_parse_retry_after_reads_an_http_date_as_seconds_from_now() -> None:
 
 def test_parse_retry_after_clamps_a_past_http_date_to_zero() -> None:
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+# -- a target that is broken: the client gives up on it, so a run ends in bounded time --------
+
+
+@pytest.fixture(scope="module")
+def hostile() -> Iterator[str]:
+    from .hostile import HostileServer
+
+    server = HostileServer().start()
+    try:
+        yield server.base_url
+    finally:
+        server.stop()
+
+
+def test_after_a_stall_nothing_more_is_sent(hostile: str, recorder: Recorder) -> None:
+    client = Client(hostile, recorder=recorder, limits=ClientLimits.with_timeout(0.5))
+    first = client.get("/stall/a")
+    assert first.status is None
+    assert first.error == "no response within the read timeout of 0.5 s"
+    start = time.monotonic()
+    second = client.get("/malformed-json/b")
+    assert time.monotonic() - start < 0.2
+    assert second.status is None
+    assert second.error is not None and second.error.startswith("not sent: apicert gave up")
+    assert "GET /stall/a: no response within the read timeout" in second.error
+    assert len(recorder) == 2
+
+
+def test_three_broken_answers_in_a_row_stop_the_client(hostile: str, recorder: Recorder) -> None:
+    client = Client(hostile, recorder=recorder)
+    for _ in range(3):
+        assert "larger than" in (client.get("/huge-body/x").error or "")
+    refused = client.get("/no-content-204/x")
+    assert (refused.error or "").startswith("not sent:")
+    assert "3 broken answers in a row" in (refused.error or "")
+
+
+def test_a_good_answer_between_broken_ones_keeps_the_client_going(
+    hostile: str, base_url: str, recorder: Recorder
+) -> None:
+    client = Client(hostile, recorder=recorder)
+    for _ in range(2):
+        assert client.get("/reset-mid-body/x").error
+    assert client.get("/no-content-204/x").status == 204  # a complete answer, if a wrong one
+    for _ in range(2):
+        error = client.get("/reset-mid-body/x").error or ""
+        assert error.startswith("connection broken mid-response (IncompleteRead("), error
+    assert client.get("/no-content-204/x").status == 204
+
+
+def test_redirect_hops_do_not_count_as_good_answers(hostile: str, recorder: Recorder) -> None:
+    client = Client(hostile, recorder=recorder)
+    for _ in range(3):
+        assert "more than 5 redirects" in (client.get("/redirect-loop/x").error or "")
+    assert (client.get("/no-content-204/x").error or "").startswith("not sent:")
+
+
+def test_invalid_utf8_is_named_and_the_body_kept_with_replacements(
+    hostile: str, recorder: Recorder
+) -> None:
+    exchange = Client(hostile, recorder=recorder).get("/invalid-utf8/x")
+    assert exchange.status == 200
+    assert exchange.decode_error == "body is not valid utf-8 (byte 0xff at offset 39)"
+    assert "\ufffd" in (exchange.response_body or "")
+    assert recorder.all()[-1]["response"]["decode_error"] == exchange.decode_error
+
+
+def test_gzip_bomb_is_cut_at_the_cap_without_inflating_it(hostile: str, recorder: Recorder) -> None:
+    import resource
+
+    exchange = Client(hostile, recorder=recorder).get("/gzip-bomb/x")
+    assert exchange.truncated
+    assert len(exchange.response_body or "") == 2 * 1024 * 1024
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 1024 * 1024  # KiB: under 1 GiB
+
+
+def test_headers_too_large_are_named(hostile: str, recorder: Recorder) -> None:
+    exchange = Client(hostile, recorder=recorder).get("/huge-headers/x")
+    assert exchange.status is None
+    assert (exchange.error or "").startswith("response headers too large")
+
+
+def test_stored_copies_keep_at_most_64_kib_of_a_body(hostile: str, recorder: Recorder) -> None:
+    exchange = Client(hostile, recorder=recorder).get("/huge-body/x")
+    assert len(exchange.response_body or "") == 2 * 1024 * 1024  # checks see the whole read
+    stored = recorder.all()[-1]["response"]["body"]
+    assert len(stored) < 65 * 1024
+    assert stored.endswith("more characters not kept]")
+
+
+def test_with_timeout_scales_every_bound() -> None:
+    limits = ClientLimits.with_timeout(2)
+    assert (limits.connect_timeout, limits.read_timeout, limits.total_timeout) == (2, 2, 3)
+    assert ClientLimits.with_timeout(60).connect_timeout == 5.0

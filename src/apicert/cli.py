@@ -30,6 +30,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_SETUP, f"apicert: error: {message} (see '{self.prog} --help')\n")
 
 
+def _positive_seconds(text: str) -> float:
+    """argparse type: a number of seconds above zero and at most an hour."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r} must be above 0 and at most 3600 seconds")
+    return value
+
+
 def _vendor_list(values: Sequence[str]) -> list[str]:
     out: list[str] = []
     for value in values:
@@ -81,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="switch a fault on in an embedded sandbox",
     )
     run.add_argument("--seed", type=int, default=None, help="hypothesis seed (repeat a run)")
+    run.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="read timeout per request (default 10; a whole response gets 1.5 times it)",
+    )
     run.add_argument(
         "-k",
         dest="keyword",
@@ -275,6 +293,8 @@ def _run(args: argparse.Namespace) -> int:
         pytest_args.append("--real-wait")
     if args.seed is not None:
         pytest_args.append(f"--hypothesis-seed={args.seed}")
+    if args.timeout is not None:
+        pytest_args.append(f"--apicert-timeout={args.timeout:g}")
     if args.keyword:
         pytest_args += ["-k", args.keyword]
     if args.markexpr:

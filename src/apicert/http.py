@@ -14,6 +14,7 @@ Promises:
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +32,7 @@ from apicert.redact import Redactor
 __all__ = [
     "Client",
     "ClientLimits",
+    "Pacer",
     "Recorder",
     "exchange_of",
     "parse_retry_after",
@@ -50,6 +52,13 @@ class ClientLimits:
     max_redirects: int = 5
     max_429_retries: int = 3
     max_retry_after: float = 5.0
+
+    @classmethod
+    def with_timeout(cls, seconds: float) -> ClientLimits:
+        """Limits with read timeout ``seconds`` (connect at most 5 s, a whole response 1.5x)."""
+        return cls(
+            connect_timeout=min(5.0, seconds), read_timeout=seconds, total_timeout=seconds * 1.5
+        )
 
 
 class Recorder:
@@ -80,7 +89,7 @@ class Recorder:
         exchange.test = exchange.test or self.current_test
         for learn in list(self.learners):
             learn(exchange, self.redactor)
-        redacted = self.redactor.exchange(exchange.to_dict())
+        redacted = _cap_bodies(self.redactor.exchange(exchange.to_dict()))
         with self._lock:
             self._log[exchange.id] = redacted
         self._local.last = exchange
@@ -106,6 +115,23 @@ class Recorder:
             return len(self._log)
 
 
+# The stored (redacted) copy keeps at most this much of each body: a run against a target that
+# answers 2 MB bodies must not hold gigabytes. Checks see the whole body (up to the read cap).
+STORED_BODY_CHARS = 64 * 1024
+
+
+def _cap_bodies(doc: dict[str, Any]) -> dict[str, Any]:
+    """Cut request and response bodies of a redacted exchange to ``STORED_BODY_CHARS``."""
+    for side in ("request", "response"):
+        part = doc.get(side)
+        body = part.get("body") if isinstance(part, dict) else None
+        if isinstance(part, dict) and isinstance(body, str) and len(body) > STORED_BODY_CHARS:
+            more = len(body) - STORED_BODY_CHARS
+            note = f"\n[apicert: {more} more characters not kept]"
+            part["body"] = body[:STORED_BODY_CHARS] + note
+    return doc
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """Parse a ``Retry-After`` value (RFC 9110 10.2.3: seconds or HTTP-date) into seconds."""
     if value is None:
@@ -120,7 +146,7 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-class _Pacer:
+class Pacer:
     """Spaces request start times at least ``interval`` seconds apart, across threads."""
 
     def __init__(self, per_second: float | None) -> None:
@@ -147,12 +173,16 @@ class _Pacer:
 class RecordingSession(requests.Session):
     """A requests session that paces, bounds and records every request it sends."""
 
-    def __init__(self, recorder: Recorder, limits: ClientLimits, pacer: _Pacer) -> None:
+    def __init__(self, recorder: Recorder, limits: ClientLimits, pacer: Pacer) -> None:
         super().__init__()
         self.recorder = recorder
         self.limits = limits
         self.pacer = pacer
         self.backoff = True
+        # Why the target is given up on (a stall, or broken answers in a row): nothing more is
+        # sent to it, so a run against a broken target ends in bounded time.
+        self.stalled: str | None = None
+        self._broken_in_a_row = 0
         self.max_redirects = limits.max_redirects
         self.trust_env = False
         adapter = HTTPAdapter(max_retries=0, pool_maxsize=32)
@@ -179,6 +209,19 @@ class RecordingSession(requests.Session):
             delay = min(delay, self.limits.max_retry_after)
             self.pacer.hold(delay)
 
+    def _note_failure(self, exchange: Exchange) -> None:
+        """Stop sending after a stall, or after ``BROKEN_IN_A_ROW`` broken answers in a row."""
+        if not exchange.error:
+            if not (exchange.status and 300 <= exchange.status < 400):  # a hop proves nothing
+                self._broken_in_a_row = 0
+            return
+        self._broken_in_a_row += 1
+        where = f"{exchange.method} {exchange.path}: {exchange.error}"
+        if _is_stall(exchange.error):
+            self.stalled = where
+        elif self._broken_in_a_row >= BROKEN_IN_A_ROW:
+            self.stalled = f"{BROKEN_IN_A_ROW} broken answers in a row, the last {where}"
+
     def _send_once(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         limits = self.limits
         kwargs["stream"] = True
@@ -199,12 +242,20 @@ class RecordingSession(requests.Session):
             request_body=_summarise_request_body(request, request_body),
             started_at=time.time(),
         )
+        if self.stalled is not None:
+            exchange.error = (
+                f"not sent: apicert gave up on this target earlier ({self.stalled}); "
+                "fix the target and run again"
+            )
+            self.recorder.add(exchange)
+            raise requests.ConnectionError(exchange.error)
         start = time.monotonic()
         try:
             response = super().send(request, **kwargs)
         except requests.RequestException as exc:
             exchange.elapsed = time.monotonic() - start
             exchange.error = _describe_error(exc, limits)
+            self._note_failure(exchange)
             self.recorder.add(exchange)
             raise
         content, truncated, error = _read_bounded(response, start, limits)
@@ -215,7 +266,8 @@ class RecordingSession(requests.Session):
         exchange.error = error
         response._content = content
         response._content_consumed = True  # type: ignore[attr-defined]
-        exchange.response_body = _decode(response, content)
+        exchange.response_body, exchange.decode_error = _decode(response, content)
+        self._note_failure(exchange)
         self.recorder.add(exchange)
         response.apicert_exchange = exchange  # type: ignore[attr-defined]
         return response
@@ -228,12 +280,28 @@ def _summarise_request_body(request: requests.PreparedRequest, body: str | None)
     return body
 
 
-def _decode(response: requests.Response, content: bytes) -> str:
+def _decode(response: requests.Response, content: bytes) -> tuple[str, str | None]:
+    """The body as text, and what was wrong with its encoding (None when nothing was)."""
     encoding = response.encoding or "utf-8"
     try:
-        return content.decode(encoding)
-    except (LookupError, UnicodeDecodeError):
-        return content.decode("utf-8", errors="replace")
+        return content.decode(encoding), None
+    except LookupError:
+        problem = f"unknown charset {encoding!r}; decoded as UTF-8"
+    except UnicodeDecodeError as exc:
+        bad = content[exc.start : exc.start + 1].hex()
+        problem = f"body is not valid {encoding} (byte 0x{bad} at offset {exc.start})"
+    return content.decode("utf-8", errors="replace"), problem
+
+
+_STALLS = ("timeout", "not complete after")
+# A transient reset is retried by the suite's next request; three broken answers in a row (reset,
+# oversized, unreadable) mean the target is broken, and further requests would only add noise.
+BROKEN_IN_A_ROW = 3
+
+
+def _is_stall(error: str) -> bool:
+    """True for errors that cost the whole timeout (as opposed to a fast, broken answer)."""
+    return not error.startswith("not sent:") and any(word in error for word in _STALLS)
 
 
 def _read_bounded(
@@ -274,16 +342,27 @@ def _describe_error(exc: BaseException, limits: ClientLimits) -> str:
         return f"connect timeout after {limits.connect_timeout:g} s"
     if isinstance(exc, requests.ReadTimeout):
         return f"no response within the read timeout of {limits.read_timeout:g} s"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return f"connection broken mid-response ({_innermost(exc)})"
     if isinstance(exc, requests.TooManyRedirects):
         return f"more than {limits.max_redirects} redirects (redirect loop?)"
     if isinstance(exc, requests.ConnectionError):
         text = str(exc)
         if "Connection refused" in text or "Errno 111" in text:
             return "connection refused"
+        if "more than 100 headers" in text or "line too long" in text.lower():
+            return "response headers too large (more than 100 lines or a line over 64 KiB)"
         if "reset" in text.lower() or "IncompleteRead" in text or "ProtocolError" in text:
             return "connection broken mid-response"
         return f"connection error: {text[:200]}"
     return f"{exc.__class__.__name__}: {str(exc)[:200]}"
+
+
+def _innermost(exc: BaseException) -> str:
+    """What a broken body read reports, shortened (urllib3's ``IncompleteRead(...)`` if any)."""
+    text = str(exc)
+    match = re.search(r"IncompleteRead\([^)]*\)", text)
+    return match.group(0) if match else text[:150]
 
 
 def exchange_of(response: requests.Response) -> Exchange:
@@ -314,7 +393,7 @@ class Client:
         self.recorder = recorder
         self.limits = limits or ClientLimits()
         # Pace at 80 % of the documented limit so functional suites never trip it.
-        self.pacer = _Pacer(rate_limit * 0.8 if rate_limit else None)
+        self.pacer = Pacer(rate_limit * 0.8 if rate_limit else None)
         self.session = RecordingSession(recorder, self.limits, self.pacer)
         self.auth = auth
         self.default_headers = dict(default_headers or {})

@@ -84,6 +84,8 @@ class Exchange:
     error: str | None = None
     truncated: bool = False
     test: str | None = None
+    # Set when the body was not valid in its declared charset (decoded with replacements).
+    decode_error: str | None = None
 
     def header(self, name: str) -> str | None:
         """Return a response header by case-insensitive name, or None."""
@@ -131,6 +133,7 @@ class Exchange:
                 "headers": dict(self.response_headers),
                 "body": self.response_body,
                 "truncated": self.truncated,
+                "decode_error": self.decode_error,
             },
             "error": self.error,
             "elapsed": round(self.elapsed, 6),

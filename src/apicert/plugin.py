@@ -84,6 +84,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="allow load probes (rate limits) against URL targets",
     )
     group.addoption(
+        "--apicert-timeout",
+        type=float,
+        default=None,
+        help="read timeout per request in seconds (default 10; a whole response 1.5 times it)",
+    )
+    group.addoption(
         "--real-wait",
         action="store_true",
         default=False,
@@ -142,6 +148,7 @@ def pytest_configure(config: pytest.Config) -> None:
         faults=_faults(config),
         real_wait=bool(config.getoption("real_wait")),
         allow_load=bool(config.getoption("allow_load")),
+        timeout=config.getoption("apicert_timeout"),
     )
 
 

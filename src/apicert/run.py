@@ -21,7 +21,7 @@ from apicert.auth import ConnectFiAuth
 from apicert.checks.connectfi import RequestIdLedger, envelope
 from apicert.checks.contract import OpenApiContract
 from apicert.control import SandboxControl
-from apicert.http import Client, Recorder
+from apicert.http import Client, ClientLimits, Recorder
 from apicert.model import Exchange, Finding, Status
 from apicert.paths import schemas_dir
 from apicert.redact import Redactor
@@ -97,12 +97,14 @@ class Run:
         real_wait: bool = False,
         allow_load: bool = False,
         env: dict[str, str] | None = None,
+        timeout: float | None = None,
     ) -> None:
         self.targets = targets
         self.report_dir = report_dir
         self.faults = faults or {}
         self.real_wait = real_wait
         self.allow_load = allow_load
+        self.limits = ClientLimits() if timeout is None else ClientLimits.with_timeout(timeout)
         self.env = dict(os.environ if env is None else env)
         self.redactor = Redactor()
         self.recorder = Recorder(self.redactor)
@@ -170,6 +172,7 @@ class Run:
                     recorder=self.recorder,
                     rate_limit=target.vendor.rate_limit_per_second,
                     auth=auth,
+                    limits=self.limits,
                 )
             return self._clients[vendor]
 

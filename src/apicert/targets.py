@@ -17,6 +17,8 @@ __all__ = [
     "SetupError",
     "Target",
     "check_reachable",
+    "extra_production_hosts",
+    "is_production_host",
     "parse_target_specs",
     "resolve_targets",
 ]
@@ -78,7 +80,9 @@ def parse_target_specs(specs: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def _is_production(vendor: Vendor, host: str, extra: frozenset[str] = frozenset()) -> bool:
+def is_production_host(vendor: Vendor, host: str, extra: frozenset[str] = frozenset()) -> bool:
+    """True when ``host`` is in ``extra`` (the team's own, from ``APICERT_PRODUCTION_HOSTS``), or is
+    one of ``vendor``'s production hosts or a subdomain of one and not a known sandbox host."""
     host = host.rstrip(".")
     if host in extra:
         return True
@@ -117,7 +121,7 @@ def resolve_targets(
             continue
         parse_target_specs([f"{vendor.name}={url}"])
         target = Target(vendor=vendor, base_url=url, embedded=False)
-        target.production = _is_production(vendor, target.host, extra_production_hosts(env))
+        target.production = is_production_host(vendor, target.host, extra_production_hosts(env))
         if target.production and not allow_production:
             raise SetupError(
                 f"{vendor.name}: {target.host} is a production host; apicert refuses it unless "

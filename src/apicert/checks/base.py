@@ -31,6 +31,8 @@ def json_body(exchange: Exchange) -> tuple[Any, str | None]:
         return None, f"no complete response: {exchange.error}"
     if exchange.response_body is None or exchange.response_body == "":
         return None, "empty body where JSON was promised"
+    if exchange.decode_error:
+        return None, exchange.decode_error
     content_type = (exchange.header("content-type") or "").lower()
     try:
         parsed = exchange.json()
