@@ -5,6 +5,8 @@
   set-up error.
 * ``apicert sandbox serve VENDOR``: serve one reference sandbox in the foreground.
 * ``apicert sandbox faults [VENDOR]``: list the faults and the requirement each breaks.
+* ``apicert report diff OLD NEW [--html FILE]``: what changed between two runs, and schema drift;
+  exit 1 when a requirement is newly failing.
 """
 
 from __future__ import annotations
@@ -145,6 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     faults = ssub.add_parser("faults", help="list faults and the requirements they break")
     faults.add_argument("vendor", nargs="?")
+
+    report = sub.add_parser("report", help="work with results.json files")
+    rsub = report.add_subparsers(dest="report_command", parser_class=_Parser)
+    diff = rsub.add_parser("diff", help="what changed between two runs, and schema drift")
+    diff.add_argument("old", metavar="OLD.json")
+    diff.add_argument("new", metavar="NEW.json")
+    diff.add_argument("--html", default=None, metavar="FILE", help="also write the diff as HTML")
     return parser
 
 
@@ -166,7 +175,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _faults(args)
         _error("choose a sandbox command: serve or faults (see 'apicert sandbox --help')")
         return EXIT_SETUP
-    _error("choose a command: run or sandbox (see 'apicert --help')")
+    if args.command == "report":
+        if args.report_command == "diff":
+            return _report_diff(args)
+        _error("choose a report command: diff (see 'apicert report --help')")
+        return EXIT_SETUP
+    _error("choose a command: run, sandbox or report (see 'apicert --help')")
     return EXIT_SETUP
 
 
@@ -177,6 +191,7 @@ def _error(message: str) -> None:
 def _setup_failure(message: str, vendors: list[str], report_dir: Path) -> int:
     """Print the one-line error and still write a results.json that says what happened."""
     from apicert.catalog import load_catalog
+    from apicert.report.html import write_html
     from apicert.report.results import SCHEMA_VERSION, vendor_summary, write_results
 
     _error(message)
@@ -208,6 +223,7 @@ def _setup_failure(message: str, vendors: list[str], report_dir: Path) -> int:
     }
     try:
         path = write_results(doc, report_dir / "results.json")
+        write_html(doc, report_dir)  # never leave an earlier run's page beside this results.json
         print(f"apicert: report written to {path}", file=sys.stderr)
     except OSError as exc:
         _error(f"could not write the report to {report_dir}: {exc.strerror}")
@@ -352,10 +368,40 @@ def _invoke_pytest(pytest_args: list[str], report_dir: Path, vendors: list[str])
     status = exit_code(doc)
     for error in doc["run"].get("errors", []):
         _error(error)
-    print(f"reports: {results}, {report_dir / 'pytest-html.html'}, {report_dir / 'junit.xml'}")
+    print(
+        f"reports: {results}, {report_dir / 'conformance.html'}, "
+        f"{report_dir / 'pytest-html.html'}, {report_dir / 'junit.xml'}"
+    )
     if status == EXIT_OK and code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         return EXIT_SETUP
     return status
+
+
+def _report_diff(args: argparse.Namespace) -> int:
+    """Print what changed from OLD to NEW; exit 1 when a requirement is newly failing."""
+    from apicert.report.diff import (
+        DiffError,
+        diff_lines,
+        diff_results,
+        load_results,
+        render_diff_html,
+    )
+
+    try:
+        diff = diff_results(load_results(Path(args.old)), load_results(Path(args.new)))
+    except DiffError as exc:
+        _error(str(exc))
+        return EXIT_SETUP
+    for line in diff_lines(diff):
+        print(line)
+    if args.html:
+        try:
+            Path(args.html).write_text(render_diff_html(diff), encoding="utf-8")
+        except OSError as exc:
+            _error(f"cannot write {args.html}: {exc.strerror}")
+            return EXIT_SETUP
+        print(f"html: {args.html}")
+    return EXIT_FAILED if diff["newly_failing"] else EXIT_OK
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ from apicert.contract import failure_text, is_schemathesis_failure
 from apicert.control import ClockUnavailable, SandboxControl
 from apicert.http import Client
 from apicert.model import Finding, Status
+from apicert.report.html import write_html
 from apicert.report.results import build_results, write_results
 from apicert.report.terminal import summary_lines
 from apicert.run import Run, TestRecord
@@ -388,6 +389,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     doc = build_results(run, selected, extra=_run_extra(config))
     config.stash[RESULTS_KEY] = doc
     write_results(doc, run.report_dir / "results.json")
+    write_html(doc, run.report_dir)
 
 
 def _run_extra(config: pytest.Config) -> dict[str, Any]:
@@ -404,6 +406,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     for line in summary_lines(doc):
         terminalreporter.write_line(line)
     terminalreporter.write_line(f"results: {run.report_dir / 'results.json'}")
+    terminalreporter.write_line(f"report: {run.report_dir / 'conformance.html'}")
 
 
 # -- fixtures ------------------------------------------------------------------------------

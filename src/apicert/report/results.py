@@ -25,13 +25,16 @@ from typing import TYPE_CHECKING, Any
 from apicert import __version__
 from apicert.catalog import load_catalog
 from apicert.model import Finding, Level, Requirement, Status
+from apicert.paths import schemas_dir
+from apicert.report.drift import compute_drift, load_documents
+from apicert.report.repro import reproduce
 
 if TYPE_CHECKING:
     from apicert.run import Run, TestRecord
 
 __all__ = ["SCHEMA_VERSION", "build_results", "exit_code", "vendor_summary", "write_results"]
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # docs/results-schema.md; schemas/results.schema.json
 MAX_FINDINGS_PER_REQUIREMENT = 50
 
 
@@ -120,6 +123,7 @@ def build_results(
                 }
             )
     counts: dict[str, Counter[str]] = {}
+    seed = (extra or {}).get("hypothesis_seed")
     for vendor in vendors:
         catalog = load_catalog(vendor)
         counts[vendor] = Counter()
@@ -131,8 +135,8 @@ def build_results(
             kept = [f for f in findings if f.status is not Status.PASSED][
                 :MAX_FINDINGS_PER_REQUIREMENT
             ]
-            for finding in kept:
-                evidence_ids.update(finding.evidence)
+            linked = list(dict.fromkeys(eid for f in kept for eid in f.evidence))
+            evidence_ids.update(linked)
             entry = requirement.to_dict()
             entry.update(
                 {
@@ -143,6 +147,10 @@ def build_results(
                     ],
                     "findings_total": len(findings),
                     "tests": tests_by_req.get(requirement.id, []),
+                    "evidence": linked,
+                    "reproduce": _reproduce(
+                        run, vendor, requirement.id, tests_by_req, linked, seed
+                    ),
                 }
             )
             requirements_out.append(entry)
@@ -171,10 +179,40 @@ def build_results(
         "summary": summary,
         "requirements": requirements_out,
         "exchanges": exchanges,
+        "drift": _drift(run, vendors),
     }
     if extra:
         doc["run"].update(extra)
     return doc
+
+
+def _reproduce(
+    run: Run,
+    vendor: str,
+    rid: str,
+    tests_by_req: dict[str, list[dict[str, Any]]],
+    linked: list[str],
+    seed: object,
+) -> dict[str, Any]:
+    target = run.targets.get(vendor)
+    exchanges = [ex for eid in linked[:3] if (ex := run.recorder.get(eid)) is not None]
+    return reproduce(
+        vendor,
+        list(dict.fromkeys(t["nodeid"] for t in tests_by_req.get(rid, []))),
+        exchanges,
+        base_url=target.base_url if target else None,
+        embedded=bool(target and target.embedded),
+        faults=list(run.faults.get(vendor, ())),
+        seed=seed,
+    )
+
+
+def _drift(run: Run, vendors: list[str]) -> dict[str, Any]:
+    """Schema drift per vendor over every recorded exchange (see :mod:`apicert.report.drift`)."""
+    documents = {vendor: load_documents(schemas_dir() / vendor) for vendor in vendors}
+    base_urls = {name: target.base_url for name, target in run.targets.items() if target.base_url}
+    versions = {vendor: run.vendor_version(vendor) for vendor in vendors}
+    return compute_drift(run.recorder.all(), base_urls, documents, versions)
 
 
 def vendor_summary(counts: Counter[str]) -> dict[str, Any]:
@@ -200,11 +238,31 @@ def _iso(timestamp: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
 
 
+def _dumps(doc: dict[str, Any]) -> str:
+    """JSON with one line per top-level key, requirement and exchange: readable and greppable,
+    and written by the C encoder (``indent`` would switch ``json`` to its slow pure-Python one)."""
+
+    def compact(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+    parts = []
+    for key, value in doc.items():
+        if isinstance(value, list) and value:
+            inner = ",\n  ".join(compact(item) for item in value)
+            parts.append(f" {compact(key)}: [\n  {inner}\n ]")
+        elif isinstance(value, dict) and value and key in ("exchanges", "requirements", "drift"):
+            inner = ",\n  ".join(f"{compact(k)}: {compact(v)}" for k, v in value.items())
+            parts.append(f" {compact(key)}: {{\n  {inner}\n }}")
+        else:
+            parts.append(f" {compact(key)}: {compact(value)}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"
+
+
 def write_results(doc: dict[str, Any], path: Path) -> Path:
     """Write ``doc`` as JSON to ``path`` atomically (a reader never sees half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
+    tmp.write_text(_dumps(doc), encoding="utf-8")
     os.replace(tmp, path)
     return path
 
