@@ -1,6 +1,7 @@
-"""Every requirement of every vendor can fail: each sandbox fault, run through the real CLI,
-fails exactly the requirements it declares (the first one is the one it exists for); the clean
-sandbox fails none; and every requirement in a catalog is failed by at least one fault.
+"""Every requirement of every vendor can fail: ``apicert.selftest.kill_matrix`` runs each sandbox
+fault through the real CLI; each must fail exactly the requirements it declares (the first one is
+the one it exists for), the clean sandbox must fail nothing and warn only where its catalog marks
+a warning as expected, and every requirement in a catalog must be failed by at least one fault.
 
 Slow tier: one ``apicert run`` per fault, two at a time. A vendor's runs start only when one of
 its tests is selected, so ``pytest tests/test_faults.py -k digitzs`` runs Digitzs alone.
@@ -8,128 +9,76 @@ its tests is selected, so ``pytest tests/test_faults.py -k digitzs`` runs Digitz
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from apicert.catalog import load_catalog
 from apicert.paths import suites_dir
 from apicert.sandbox.runtime import Fault, available_sandboxes, fault_catalog
-
-from .expectations import EXPECTED_CLEAN_WARNINGS
+from apicert.selftest import CLEAN, FaultRow, KillMatrix, kill_matrix
 
 pytestmark = pytest.mark.slow
 
-BROKEN = {"failed", "warning"}
-CLEAN = "(clean)"
 VENDORS = [v for v in available_sandboxes() if (suites_dir() / v).is_dir()]
 CASES = [(v, f) for v in VENDORS for f in fault_catalog(v)]
 
 
-Outcome = tuple[int, dict[str, Any]]
-
-
-def _run(vendor: str, fault: str | None, report_dir: Path) -> Outcome:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("APICERT_")}
-    args = [sys.executable, "-m", "apicert.cli", "run", "--vendor", vendor]
-    if fault is not None:
-        args += ["--fault", f"{vendor}:{fault}"]
-    args += ["--report-dir", str(report_dir)]
-    report_dir.mkdir(parents=True)
-    proc = subprocess.run(
-        args, capture_output=True, text=True, timeout=300, env=env, cwd=report_dir
-    )
-    results = report_dir / "results.json"
-    assert results.exists(), (
-        f"{vendor}:{fault}: no results.json\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
-    )
-    return proc.returncode, json.loads(results.read_text())
-
-
-class FaultRuns:
-    """Runs a vendor's clean sandbox and each of its faults once, on first request."""
+class Matrices:
+    """One kill matrix per vendor, made on first request."""
 
     def __init__(self, base: Path) -> None:
         self.base = base
-        self._done: dict[str, dict[str, Outcome]] = {}
+        self._done: dict[str, KillMatrix] = {}
         self._lock = threading.Lock()
 
-    def of(self, vendor: str) -> dict[str, Outcome]:
-        """Outcome per fault name (and ``CLEAN``) for ``vendor``."""
+    def of(self, vendor: str) -> KillMatrix:
         with self._lock:
             if vendor not in self._done:
-                names: list[str | None] = [None, *(f.name for f in fault_catalog(vendor))]
-                with ThreadPoolExecutor(max_workers=2) as pool:
-                    futures = {
-                        name or CLEAN: pool.submit(
-                            _run, vendor, name, self.base / vendor / (name or "clean")
-                        )
-                        for name in names
-                    }
-                    self._done[vendor] = {k: f.result() for k, f in futures.items()}
+                self._done[vendor] = kill_matrix([vendor], self.base, jobs=2)
             return self._done[vendor]
+
+    def row(self, vendor: str, fault: str) -> FaultRow:
+        return next(r for r in self.of(vendor).rows if r.fault == fault)
 
 
 @pytest.fixture(scope="module")
-def fault_runs(tmp_path_factory: pytest.TempPathFactory) -> FaultRuns:
-    return FaultRuns(tmp_path_factory.mktemp("faults"))
+def matrices(tmp_path_factory: pytest.TempPathFactory) -> Matrices:
+    return Matrices(tmp_path_factory.mktemp("faults"))
 
 
-def _broken(doc: dict[str, Any]) -> set[str]:
-    return {r["id"] for r in doc["requirements"] if r["status"] in BROKEN}
-
-
-def _findings(doc: dict[str, Any], ids: set[str]) -> list[str]:
-    lines = []
-    for r in doc["requirements"]:
-        if r["id"] in ids:
-            first = r["findings"][0]["message"] if r["findings"] else r.get("reason")
-            lines.append(f"{r['id']} {r['status']}: {first}")
-    return lines
+def _explain(row: FaultRow) -> str:
+    return (
+        f"{row.vendor}:{row.fault} failed {row.broken}, declared {row.declared}; "
+        f"unexpected {row.unexpected}, missed {row.missing}, error {row.error}; "
+        f"reports under {row.vendor}/{row.fault}"
+    )
 
 
 @pytest.mark.parametrize("vendor", VENDORS)
-def test_clean_sandbox_passes_every_requirement(vendor: str, fault_runs: FaultRuns) -> None:
-    code, doc = fault_runs.of(vendor)[CLEAN]
-    expected = EXPECTED_CLEAN_WARNINGS.get(vendor, set())
-    not_passed = {r["id"] for r in doc["requirements"] if r["status"] != "passed"}
-    assert not_passed == expected, _findings(doc, not_passed ^ expected)
-    assert code == 0
+def test_clean_sandbox_passes_every_requirement(vendor: str, matrices: Matrices) -> None:
+    row = matrices.row(vendor, CLEAN)
+    expected = sorted(r.id for r in load_catalog(vendor) if r.expected_warning)
+    assert row.ok, _explain(row)
+    assert row.broken == expected
+    assert row.exit_code == 0
 
 
 @pytest.mark.parametrize(("vendor", "fault"), CASES, ids=[f"{v}:{f.name}" for v, f in CASES])
 def test_fault_fails_exactly_what_it_declares(
-    vendor: str, fault: Fault, fault_runs: FaultRuns
+    vendor: str, fault: Fault, matrices: Matrices
 ) -> None:
-    code, doc = fault_runs.of(vendor)[fault.name]
-    baseline = EXPECTED_CLEAN_WARNINGS.get(vendor, set())
-    broken = _broken(doc)
-    assert fault.breaks[0] in broken, (
-        f"{fault.name} did not fail {fault.breaks[0]}: {_findings(doc, {fault.breaks[0]})}"
-    )
-    declared = set(fault.breaks)
-    assert broken - baseline == declared - baseline, (
-        f"{fault.name}: failed {sorted(broken)}, declared {list(fault.breaks)}; "
-        f"unexpected: {_findings(doc, broken - declared - baseline)}; "
-        f"missing: {_findings(doc, declared - broken)}"
-    )
-    must = [r for r in doc["requirements"] if r["status"] == "failed"]
-    assert code == (1 if must else 0)
+    row = matrices.row(vendor, fault.name)
+    assert row.intended == fault.breaks[0]
+    assert fault.breaks[0] in row.broken, _explain(row)
+    assert row.ok, _explain(row)
 
 
 @pytest.mark.parametrize("vendor", VENDORS)
-def test_every_requirement_is_failed_by_some_fault(vendor: str, fault_runs: FaultRuns) -> None:
-    runs = fault_runs.of(vendor)
-    killed = set().union(*(_broken(doc) for name, (_, doc) in runs.items() if name != CLEAN))
-    missing = sorted({r.id for r in load_catalog(vendor)} - killed)
-    assert not missing, f"{vendor}: requirements no fault can fail: {missing}"
+def test_every_requirement_is_failed_by_some_fault(vendor: str, matrices: Matrices) -> None:
+    unkilled = matrices.of(vendor).unkilled[vendor]
+    assert not unkilled, f"{vendor}: requirements no fault can fail: {unkilled}"
 
 
 @pytest.mark.parametrize("vendor", VENDORS)

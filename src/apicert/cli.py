@@ -7,6 +7,9 @@
 * ``apicert sandbox faults [VENDOR]``: list the faults and the requirement each breaks.
 * ``apicert report diff OLD NEW [--html FILE]``: what changed between two runs, and schema drift;
   exit 1 when a requirement is newly failing.
+* ``apicert selftest [--vendor V] [--fault NAME] [--jobs N]``: run the suites against every
+  sandbox fault and print the kill matrix; exit 1 when a fault fails nothing it declares, fails
+  something it does not, or a requirement is failed by no fault.
 """
 
 from __future__ import annotations
@@ -154,6 +157,27 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("old", metavar="OLD.json")
     diff.add_argument("new", metavar="NEW.json")
     diff.add_argument("--html", default=None, metavar="FILE", help="also write the diff as HTML")
+
+    selftest = sub.add_parser(
+        "selftest", help="run the suites against every sandbox fault; print the kill matrix"
+    )
+    selftest.add_argument(
+        "--vendor",
+        action="append",
+        default=[],
+        help="vendor(s) to self-test, repeatable or comma-separated (default: all)",
+    )
+    selftest.add_argument(
+        "--fault", action="append", default=[], metavar="NAME", help="only this fault (repeatable)"
+    )
+    selftest.add_argument(
+        "--jobs", type=int, default=2, help="runs at a time (default 2; each is one process)"
+    )
+    selftest.add_argument(
+        "--report-dir",
+        default="reports/selftest",
+        help="where the runs and kill-matrix.json/.html go (default: reports/selftest)",
+    )
     return parser
 
 
@@ -180,8 +204,47 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _report_diff(args)
         _error("choose a report command: diff (see 'apicert report --help')")
         return EXIT_SETUP
-    _error("choose a command: run, sandbox or report (see 'apicert --help')")
+    if args.command == "selftest":
+        return _selftest(args)
+    _error("choose a command: run, sandbox, report or selftest (see 'apicert --help')")
     return EXIT_SETUP
+
+
+def _selftest(args: argparse.Namespace) -> int:
+    """Run the kill matrix; print one line per run as it ends, then the whole matrix."""
+    from apicert.sandbox.runtime import available_sandboxes, fault_catalog
+    from apicert.selftest import kill_matrix, matrix_lines, write_matrix
+
+    vendors = _vendor_list(args.vendor) or available_sandboxes()
+    unknown = [v for v in vendors if v not in available_sandboxes()]
+    if unknown:
+        _error(f"no reference sandbox for {unknown[0]!r}; have: {', '.join(available_sandboxes())}")
+        return EXIT_SETUP
+    if args.jobs < 1:
+        _error("--jobs must be at least 1")
+        return EXIT_SETUP
+    known = {f.name for v in vendors for f in fault_catalog(v)}
+    bad = [f for f in args.fault if f not in known]
+    if bad:
+        _error(f"unknown fault {bad[0]!r}; 'apicert sandbox faults' lists them")
+        return EXIT_SETUP
+    report_dir = Path(args.report_dir)
+    matrix = kill_matrix(
+        vendors,
+        report_dir,
+        jobs=args.jobs,
+        faults=args.fault or None,
+        progress=lambda row: print(
+            f"  {'ok ' if row.ok else 'RED'} {row.vendor}:{row.fault} ({row.elapsed:.0f} s)",
+            flush=True,
+        ),
+    )
+    print()
+    for line in matrix_lines(matrix):
+        print(line)
+    json_path, html_path = write_matrix(matrix, report_dir)
+    print(f"kill matrix: {json_path}, {html_path}")
+    return EXIT_OK if matrix.ok else EXIT_FAILED
 
 
 def _error(message: str) -> None:
