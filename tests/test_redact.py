@@ -301,3 +301,35 @@ def test_luhn_valid_card_in_text_never_appears_whole_and_keeps_its_last_four(
     assert card not in out
     assert shown not in out
     assert card[-4:] in out
+
+
+def test_identity_values_sent_are_masked_wherever_they_come_back() -> None:
+    redactor = Redactor()
+    sent = json.dumps(
+        {
+            "bankInfo": {"accountNumber": "000123456789", "routingNumber": "026009593"},
+            "personalInfo": {"socialSecurity": "123456789", "birthDate": "1981-11-23"},
+        }
+    )
+    echoed = (
+        '{"message": "account 000123456789 at 026009593 for 123456789 born 1981-11-23",'
+        ' "note": 987654321}'
+    )
+    doc = redactor.exchange(
+        {
+            "request": {"url": "http://x/merchants", "headers": {}, "body": sent},
+            "response": {"headers": {}, "body": echoed},
+        }
+    )
+    body = doc["response"]["body"]
+    for value in ("000123456789", "026009593", "123456789", "1981-11-23"):
+        assert value not in body, value
+    assert "xxxxxxxx6789" in body and "xxxxx9593" in body
+    assert "987654321" in body  # a number the harness never sent stays as it is
+    assert "000123456789" not in doc["request"]["body"]
+
+
+def test_short_identity_values_are_not_learnt_as_patterns() -> None:
+    redactor = Redactor()
+    redactor.learn_request(json.dumps({"cvv": "123", "accountNumber": "4321"}))
+    assert redactor.text("amount 123 and 4321") == "amount 123 and 4321"

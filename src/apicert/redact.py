@@ -80,6 +80,7 @@ IDENTITY_KEYS = frozenset(
 _DIGIT_RUN = re.compile(
     r"(?<![0-9])(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -])\d{6}\2\d{5})(?![0-9])"
 )
+_DIGITS = re.compile(r"(?<![0-9])\d{5,}(?![0-9])")
 _SSN = re.compile(r"(?<![0-9A-Za-z-])\d{3}-\d{2}-\d{4}(?![0-9A-Za-z-])")
 _MIN_KNOWN = 4
 _REDACTED = "[REDACTED]"
@@ -124,6 +125,9 @@ class Redactor:
         self._lock = threading.Lock()
         self._secrets: set[str] = set()
         self._identity: set[str] = set()
+        # Identity numbers that are plain digits (account, routing, SSN, EIN) are matched by a
+        # set lookup on every digit run, so thousands of generated ones cost no regex growth.
+        self._identity_digits: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
         for value in known:
             self.add_secret(value)
@@ -134,7 +138,37 @@ class Redactor:
 
     def add_identity(self, value: str | None) -> None:
         """Register a card or identity number; where found it keeps only its last four digits."""
+        if value is not None and str(value).isdigit():
+            if len(str(value)) > 4:  # four digits or fewer are shown whole anyway
+                with self._lock:
+                    self._identity_digits.add(str(value))
+            return
         self._add(value, self._identity)
+
+    def learn_request(self, body: str | None) -> None:
+        """Register every identity value a JSON request body carries under an identity key
+        (card, account, routing, SSN, EIN, birth date), so an echo of it anywhere, under any
+        key or in free text, is masked too."""
+        if not body:
+            return
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            return
+        stack: list[tuple[str | None, Any]] = [(None, parsed)]
+        while stack:
+            key, value = stack.pop()
+            if isinstance(value, dict):
+                stack.extend(value.items())
+            elif isinstance(value, list):
+                stack.extend((key, item) for item in value)
+            elif (
+                key is not None
+                and _norm(key) in IDENTITY_KEYS
+                and isinstance(value, str | int)
+                and not isinstance(value, bool)
+            ):
+                self.add_identity(str(value))
 
     def _add(self, value: str | None, bucket: set[str]) -> None:
         if value is None:
@@ -169,6 +203,11 @@ class Redactor:
                 return _REDACTED if found in secrets else mask_tail(found)
 
             value = pattern.sub(replace, value)
+        if self._identity_digits:
+            known = self._identity_digits
+            value = _DIGITS.sub(
+                lambda m: mask_tail(m.group(0)) if m.group(0) in known else m.group(0), value
+            )
         value = _DIGIT_RUN.sub(_mask_card_run, value)
         return _SSN.sub(lambda m: "xxx-xx-" + m.group(0)[-4:], value)
 
@@ -216,6 +255,7 @@ class Redactor:
         """Redact the ``to_dict()`` form of an :class:`~apicert.model.Exchange`."""
         request = dict(exchange["request"])
         response = dict(exchange["response"])
+        self.learn_request(request.get("body"))
         request["url"] = self.text(request["url"])
         request["headers"] = self.headers(request["headers"])
         request["body"] = self.body(request["body"])
