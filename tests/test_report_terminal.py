@@ -44,3 +44,10 @@ def test_one_line_per_vendor_then_the_failed_ids_within_80_columns() -> None:
     failed = [line.split()[1] for line in lines if line.startswith("  FAIL ")]
     assert failed == ["CONNECTFI-ENV-04", "CONNECTFI-PRE-03"]
     assert any(line.startswith("  warn   CONNECTFI-HEALTH-01") for line in lines)
+
+
+def test_a_passed_requirement_shows_its_note() -> None:
+    document = doc()
+    document["requirements"][3]["notes"] = ["enforced about 99.8/s, documented 100/s"]
+    lines = summary_lines(document)
+    assert "  ok     CONNECTFI-ENV-01      enforced about 99.8/s, documented 100/s" in lines

@@ -104,3 +104,16 @@ def test_nothing_failed_but_something_unverified_is_incomplete(run: Run) -> None
     assert summary["requirements"] == sum(
         summary[s] for s in ("passed", "failed", "warning", "skipped", "review")
     )
+
+
+def test_a_passed_finding_with_a_message_is_kept_as_a_note(run: Run) -> None:
+    rec = record(run, "t1", "CONNECTFI-ENV-01")
+    rec.findings = [Finding("CONNECTFI-ENV-01", Status.PASSED, "enforced about 99.8/s")] * 2
+    doc = build_results(run, ["connectfi"])
+    entry = next(r for r in doc["requirements"] if r["id"] == "CONNECTFI-ENV-01")
+    assert (entry["status"], entry["findings"], entry["notes"]) == (
+        "passed",
+        [],
+        ["enforced about 99.8/s"],
+    )
+    assert next(r for r in doc["requirements"] if r["id"] == "CONNECTFI-ENV-02")["notes"] == []

@@ -84,6 +84,7 @@ def _detail(req: dict[str, Any], exchanges: dict[str, Any]) -> dict[str, Any]:
             for f in findings[:MAX_FINDINGS]
         ],
         "findings_total": req.get("findings_total", len(findings)),
+        "notes": req.get("notes") or [],
         "tests": req.get("tests") or [],
         "reproduce": req.get("reproduce") or {},
         "exchanges": {eid: _exchange_view(exchanges[eid]) for eid in ids[:10] if eid in exchanges},

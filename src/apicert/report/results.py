@@ -36,6 +36,7 @@ __all__ = ["SCHEMA_VERSION", "build_results", "exit_code", "vendor_summary", "wr
 
 SCHEMA_VERSION = "1.1"  # docs/results-schema.md; schemas/results.schema.json
 MAX_FINDINGS_PER_REQUIREMENT = 50
+MAX_NOTES_PER_REQUIREMENT = 5
 
 
 def _git_revision() -> str | None:
@@ -136,6 +137,15 @@ def build_results(
                 :MAX_FINDINGS_PER_REQUIREMENT
             ]
             linked = list(dict.fromkeys(eid for f in kept for eid in f.evidence))
+            # A passed finding with a message is a measurement worth reading (the enforced rate
+            # limit next to the documented one): kept as a note, never as a failure.
+            notes = list(
+                dict.fromkeys(
+                    run.redactor.text(f.message) or ""
+                    for f in findings
+                    if f.status is Status.PASSED and f.message
+                )
+            )[:MAX_NOTES_PER_REQUIREMENT]
             evidence_ids.update(linked)
             entry = requirement.to_dict()
             entry.update(
@@ -146,6 +156,7 @@ def build_results(
                         dict(f.to_dict(), message=run.redactor.text(f.message)) for f in kept
                     ],
                     "findings_total": len(findings),
+                    "notes": notes,
                     "tests": tests_by_req.get(requirement.id, []),
                     "evidence": linked,
                     "reproduce": _reproduce(

@@ -36,6 +36,8 @@ def summary_lines(doc: dict[str, Any]) -> list[str]:
             detail = req["title"]
             if req["status"] in ("failed", "warning", "skipped", "review") and req.get("reason"):
                 detail = req["reason"].splitlines()[0]
+            elif req.get("notes"):
+                detail = req["notes"][0].splitlines()[0]
             lines.append(_clip(f"  {mark:<6} {req['id']:<21} {detail}", WIDTH))
     for error in doc["run"].get("errors", []):
         lines.append(_clip(f"error: {error}", WIDTH))

@@ -89,6 +89,9 @@
   function detailHtml(r, d) {
     var out = [];
     out.push("<div><b>Source:</b> " + esc(D.sources[r[7]]) + (d.quote ? " &mdash; <q>" + esc(d.quote) + "</q>" : "") + "</div>");
+    if (d.notes && d.notes.length) {
+      out.push("<h4>Notes</h4>" + d.notes.map(function (n) { return "<div>" + esc(n) + "</div>"; }).join(""));
+    }
     if (d.findings.length) {
       out.push("<h4>Findings (" + d.findings_total + ")</h4>");
       d.findings.forEach(function (f) {
