@@ -510,6 +510,9 @@ def _serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         _error(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}; choose another --port")
         return EXIT_SETUP
+    except ValueError as exc:  # a refused --option value (the sandbox's validate_option)
+        _error(str(exc))
+        return EXIT_SETUP
     except KeyboardInterrupt:
         pass
     return EXIT_OK

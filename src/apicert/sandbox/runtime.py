@@ -5,7 +5,9 @@ A vendor sandbox is a module that defines:
 * ``FAULTS``: a tuple of :class:`Fault`, each a named, documented deviation from one promise;
 * ``SCHEMA``: the SQL of its tables;
 * ``DEFAULT_CREDENTIALS``: what it accepts when none are configured;
-* ``routes(state) -> list[BaseRoute]``: its Starlette routes.
+* ``routes(state) -> list[BaseRoute]``: its Starlette routes;
+* optionally ``validate_option(key, value) -> value``: the checked value of one ``--option``
+  (raise ValueError with a one-line reason), applied at start and by ``PUT /__sandbox__/options``.
 
 :func:`build_app` adds the control endpoints under ``/__sandbox__/`` (clock, faults, info), which
 only reference sandboxes have: the harness discovers them to decide whether time-dependent
@@ -47,6 +49,7 @@ CONTROL_PREFIX = "/__sandbox__"
 
 SANDBOX_MODULES: dict[str, str] = {
     "connectfi": "apicert.sandbox.connectfi",
+    "digifi": "apicert.sandbox.digifi",
 }
 
 
@@ -94,6 +97,8 @@ class SandboxState:
         saved = self.store.get_kv("faults")
         self.faults: set[str] = set(config.faults) if config.faults or saved is None else set(saved)
         self.store.set_kv("faults", sorted(self.faults))
+        self.options: dict[str, Any] = {}
+        self.set_options(dict(config.options))
         self.credentials: dict[str, str] = dict(module.DEFAULT_CREDENTIALS)
         self.credentials.update({k: v for k, v in config.credentials.items() if v})
 
@@ -117,6 +122,19 @@ class SandboxState:
             raise ValueError(f"unknown fault(s): {', '.join(unknown)}")
         self.faults = set(names)
         self.store.set_kv("faults", sorted(self.faults))
+
+    def set_options(self, changes: dict[str, Any]) -> None:
+        """Merge ``changes`` into the live options (None removes a key); raise ValueError on a
+        value the vendor module's ``validate_option`` refuses (nothing is changed then)."""
+        validate = getattr(self.module, "validate_option", None)
+        merged = dict(self.options)
+        for key, value in changes.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = validate(key, value) if validate else value
+        self.options = merged
+        self.config.options = dict(merged)
 
     def now(self) -> float:
         """The simulated time in POSIX seconds."""
@@ -188,6 +206,18 @@ def _control_routes(state: SandboxState) -> list[BaseRoute]:
             }
         )
 
+    async def options(request: Request) -> Response:
+        if request.method == "PUT":
+            try:
+                payload = await request.json()
+                changes = payload.get("options")
+                if not isinstance(changes, dict):
+                    raise ValueError('the body must be {"options": {KEY: VALUE or null}}')
+                state.set_options(changes)
+            except (ValueError, TypeError, AttributeError) as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"options": state.options})
+
     async def info(request: Request) -> Response:
         return JSONResponse(
             {
@@ -201,6 +231,7 @@ def _control_routes(state: SandboxState) -> list[BaseRoute]:
     return [
         Route(f"{CONTROL_PREFIX}/clock", clock, methods=["GET", "POST"]),
         Route(f"{CONTROL_PREFIX}/faults", faults, methods=["GET", "PUT"]),
+        Route(f"{CONTROL_PREFIX}/options", options, methods=["GET", "PUT"]),
         Route(f"{CONTROL_PREFIX}/info", info, methods=["GET"]),
     ]
 

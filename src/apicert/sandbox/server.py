@@ -41,6 +41,9 @@ def _uvicorn_config(app: Any) -> uvicorn.Config:
         lifespan="off",
         timeout_keep_alive=30,
         limit_concurrency=None,
+        # No proxy sits in front of a sandbox: the client address must be the socket's peer, so
+        # an X-Forwarded-For header from loopback cannot pass an IP allow-list.
+        proxy_headers=False,
     )
 
 
