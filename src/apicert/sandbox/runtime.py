@@ -49,6 +49,7 @@ CONTROL_PREFIX = "/__sandbox__"
 
 SANDBOX_MODULES: dict[str, str] = {
     "connectfi": "apicert.sandbox.connectfi",
+    "digitzs": "apicert.sandbox.digitzs",
     "digifi": "apicert.sandbox.digifi",
 }
 
