@@ -1,0 +1,1 @@
+"""Digitzs conformance suites (seed 001, the Digitzs API reference)."""
