@@ -17,9 +17,12 @@ from typing import Any
 
 import yaml
 
-from apicert.auth import ConnectFiAuth
+from apicert.auth import ConnectFiAuth, DigiFiAuth, DigitzsAuth
+from apicert.checks import digifi as digifi_checks
+from apicert.checks import digitzs as digitzs_checks
 from apicert.checks.connectfi import RequestIdLedger, envelope
 from apicert.checks.contract import OpenApiContract
+from apicert.checks.masking import MaskingObserver
 from apicert.control import SandboxControl
 from apicert.http import Client, ClientLimits, Recorder
 from apicert.model import Exchange, Finding, Status
@@ -61,6 +64,27 @@ def _connectfi_observers() -> list[Observer]:
     return [envelope, ledger.observe, contract.check]
 
 
+def _digitzs_observers() -> list[Observer]:
+    contract = OpenApiContract(_openapi("digitzs"), "DIGITZS-CONTRACT-01")
+    masking = MaskingObserver("DIGITZS-MASK-01")
+    return [
+        digitzs_checks.envelope,
+        digitzs_checks.masked_details,
+        masking.observe,
+        contract.check,
+    ]
+
+
+# DigiFi documents one OpenAPI document per api-version (schemas/digifi/openapi-<version>.yaml).
+DIGIFI_VERSIONS = ("2023-12-01", "2024-02-26")
+
+
+def _digifi_observers() -> list[Observer]:
+    documents = {v: _openapi("digifi", f"openapi-{v}.yaml") for v in DIGIFI_VERSIONS}
+    contract = digifi_checks.VersionedContract(documents, "DIGIFI-VER-02")
+    return [digifi_checks.json_response, digifi_checks.error_message, contract.check]
+
+
 def _openapi(vendor: str, name: str = "openapi.yaml") -> dict[str, Any]:
     with open(schemas_dir() / vendor / name, encoding="utf-8") as handle:
         document: dict[str, Any] = yaml.safe_load(handle)
@@ -81,6 +105,15 @@ _HARNESS: dict[str, _VendorHarness] = {
         auth=lambda t: ConnectFiAuth(t.credentials["login"], t.credentials["password"]),
         observers=_connectfi_observers,
         learn=ConnectFiAuth.learn_secrets,
+    ),
+    "digitzs": _VendorHarness(
+        auth=lambda t: DigitzsAuth(t.credentials["api_key"], t.credentials["app_id"]),
+        observers=_digitzs_observers,
+        learn=DigitzsAuth.learn_secrets,
+    ),
+    "digifi": _VendorHarness(
+        auth=lambda t: DigiFiAuth(t.credentials["api_key"]),
+        observers=_digifi_observers,
     ),
 }
 

@@ -50,6 +50,33 @@ VENDORS: dict[str, Vendor] = {
         # connectFi documents no numeric rate limit, so the client does not pace it.
         rate_limit_per_second=None,
     ),
+    "digitzs": Vendor(
+        name="digitzs",
+        title="Digitzs (merchant payments)",
+        credentials=(
+            Credential("api_key", "APICERT_DIGITZS_API_KEY", "API key (x-api-key) from onboarding"),
+            Credential("app_id", "APICERT_DIGITZS_APP_ID", "application id (appId)", secret=False),
+        ),
+        # The seed shows only the sandbox host beta.digitzsapi.com (paths /sandbox and /dev);
+        # every other digitzsapi.com host is treated as production by the guard.
+        production_hosts=frozenset({"digitzsapi.com"}),
+        sandbox_hosts=frozenset({"beta.digitzsapi.com"}),
+        # Digitzs documents 429 but no numeric rate limit, so the client does not pace it.
+        rate_limit_per_second=None,
+    ),
+    "digifi": Vendor(
+        name="digifi",
+        title="DigiFi (lending platform)",
+        credentials=(
+            Credential("api_key", "APICERT_DIGIFI_API_KEY", "organisation API key (api-key)"),
+        ),
+        # Seed 000, "Sandbox Environment": production cloud.digifi.io, sandbox sandbox.digifi.io
+        # (the guard also covers subdomains such as api.cloud.digifi.io).
+        production_hosts=frozenset({"cloud.digifi.io"}),
+        sandbox_hosts=frozenset({"sandbox.digifi.io"}),
+        # Seed 000, "Rate Limits": at most 100 requests per second per customer.
+        rate_limit_per_second=100.0,
+    ),
 }
 
 
