@@ -368,7 +368,7 @@ def test_production_host_is_refused_before_connecting(tmp_path: Path) -> None:
 def test_standalone_sandbox_gives_the_same_statuses_as_embedded(
     tmp_path: Path, clean_run: Result, vendor: str
 ) -> None:
-    creds = {c.env: f"standalone-{c.name}-{vendor}" for c in get_vendor(vendor).credentials}
+    creds = {c.env: f"standalone_{c.name}_{vendor}" for c in get_vendor(vendor).credentials}
     env = _env(**creds)
     with standalone_sandbox(tmp_path, env, vendor=vendor) as url:
         result = apicert(
@@ -545,3 +545,34 @@ def test_password_and_card_never_reach_reports_or_output(tmp_path: Path) -> None
     for secret in (CANARY_PASSWORD, TEST_CARD):
         leaks = [name for name, data in texts.items() if secret.encode() in data]
         assert leaks == [], f"{secret} found in {leaks}"
+
+
+# -- load: only with --allow-load on a URL target, never on production -------------------------
+
+
+def test_load_probe_needs_allow_load_on_a_url_target_and_never_runs_on_production(
+    tmp_path: Path,
+) -> None:
+    creds = {c.env: f"load-{c.name}" for c in get_vendor("digifi").credentials}
+    env = _env(**creds)
+    prod_env = _env(**creds, APICERT_PRODUCTION_HOSTS="127.0.0.1")
+    with standalone_sandbox(tmp_path, env, vendor="digifi") as url:
+        run = ["run", "--vendor", "digifi", "--target", f"digifi={url}", "-k", "rate_limit"]
+        without = apicert(tmp_path / "without", *run, env=env)
+        allowed = apicert(tmp_path / "allowed", *run, "--allow-load", env=env)
+        production = apicert(
+            tmp_path / "production", *run, "--allow-load", "--allow-production", env=prod_env
+        )
+    rate = [r.id for r in load_catalog("digifi") if r.id.startswith("DIGIFI-RATE-")]
+    assert rate
+    for rid in rate:
+        skipped = without.requirements()[rid]
+        assert skipped["status"] == "skipped", skipped
+        assert "--allow-load" in skipped["reason"], skipped
+        assert allowed.requirements()[rid]["status"] == "passed", allowed.stdout[-3000:]
+        refused = production.requirements()[rid]
+        assert refused["status"] == "skipped", refused
+        assert "production" in refused["reason"], refused
+    # Nothing was sent by the refused probes: every exchange of those runs predates the probe.
+    assert len(without.results()["exchanges"]) < 20
+    assert len(production.results()["exchanges"]) < 20
