@@ -39,10 +39,11 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Match, NoMatchFound, Route
-from starlette.types import Message, Receive, Scope, Send
+from starlette.routing import BaseRoute, Route
+from starlette.types import Message, Scope
 
-from apicert.sandbox.runtime import CONTROL_PREFIX, Fault, SandboxState, dumps, iso
+from apicert.sandbox.common import FallbackRoute, luhn_valid, read_capped
+from apicert.sandbox.runtime import Fault, SandboxState, dumps, iso
 
 __all__ = ["DEFAULT_CREDENTIALS", "FAULTS", "SCHEMA", "exception_handlers", "routes"]
 
@@ -348,18 +349,6 @@ def _reference_exists(state: SandboxState, reference: str, entity_id: str) -> JS
 # --- request bodies ------------------------------------------------------------------------------
 
 
-async def _read_capped(request: Request, cap: int) -> bytes | None:
-    """The whole body, or None as soon as it grows past ``cap`` bytes."""
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > cap:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _replayed(scope: Scope, body: bytes) -> Request:
     """A request over ``scope`` whose body is ``body`` (already read from the socket)."""
     sent = False
@@ -376,7 +365,7 @@ def _replayed(scope: Scope, body: bytes) -> Request:
 
 async def _json_object(request: Request) -> dict[str, Any]:
     """The body as a JSON object; anything else raises :class:`Invalid` on ``$``."""
-    raw = await _read_capped(request, MAX_JSON_BODY)
+    raw = await read_capped(request, MAX_JSON_BODY)
     if raw is None:
         raise Invalid("$", f"The request body must not exceed {MAX_JSON_BODY} bytes.")
     try:
@@ -479,18 +468,6 @@ def _contact(parent: Mapping[str, Any], path: str) -> tuple[str, str]:
     return email, phone
 
 
-def _luhn_valid(digits: str) -> bool:
-    # Deliberately not apicert.redact.luhn_valid: sandboxes share no behaviour code with the
-    # harness (ARCHITECTURE.md), so a Luhn bug cannot hide itself on both sides.
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char)
-        if position % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
-
-
 def _parse_customer_init(state: SandboxState, body: Mapping[str, Any]) -> dict[str, Any]:
     """The validated customer/init request, with SSN/FEIN reduced to a digest."""
     customer = _object(body, "customer", "$")
@@ -544,7 +521,7 @@ def _parse_card(state: SandboxState, body: Mapping[str, Any]) -> dict[str, str]:
     card = _object(body, "card", "$")
     path = "$.card"
     pan = _text(card, "pan", path, max_len=19, pattern=PAN)
-    if not _luhn_valid(pan):
+    if not luhn_valid(pan):
         raise Invalid(f"{path}.pan", f"{path}.pan is not a valid card number.")
     expiry = _text(card, "expiry", path, max_len=7, pattern=EXPIRY)
     today = _today(state)
@@ -743,7 +720,7 @@ async def document_generate(state: SandboxState, request: Request) -> Response:
 
 async def _multipart_file(request: Request) -> bytes:
     """The bytes of the form part ``file`` (1 byte to 5 MB) of a multipart body."""
-    raw = await _read_capped(request, MAX_UPLOAD + MULTIPART_OVERHEAD)
+    raw = await read_capped(request, MAX_UPLOAD + MULTIPART_OVERHEAD)
     if raw is None:
         raise Invalid("$.file", f"$.file must not exceed {MAX_UPLOAD} bytes.")
     replayed = _replayed(request.scope, raw)
@@ -888,28 +865,6 @@ def _endpoint(
     return endpoint
 
 
-class _Fallback(BaseRoute):
-    """Answers 404 notFound for any path no connectFi route matches (instead of a redirect)."""
-
-    def __init__(self, state: SandboxState, siblings: list[Route]) -> None:
-        self.state = state
-        self.siblings = siblings
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] != "http" or str(scope.get("path", "")).startswith(CONTROL_PREFIX + "/"):
-            return Match.NONE, {}
-        if any(route.matches(scope)[0] is not Match.NONE for route in self.siblings):
-            return Match.NONE, {}
-        return Match.FULL, {}
-
-    def url_path_for(self, name: str, /, **path_params: Any) -> Any:
-        raise NoMatchFound(name, path_params)
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = fail(self.state, 404, "notFound", "No such route.")
-        await response(scope, receive, send)
-
-
 def routes(state: SandboxState) -> list[BaseRoute]:
     """The connectFi API routes, then a fallback that keeps unknown paths in the envelope."""
     api = [
@@ -931,7 +886,7 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         Route("/ibis/debit-card/add", _endpoint(state, card_add), methods=["POST"]),
         Route("/ibis/debit-card/activate", _endpoint(state, card_activate), methods=["POST"]),
     ]
-    return [*api, _Fallback(state, api)]
+    return [*api, FallbackRoute(api, lambda: fail(state, 404, "notFound", "No such route."))]
 
 
 HTTP_ERROR_CODES = {

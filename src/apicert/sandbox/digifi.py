@@ -57,6 +57,7 @@ from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
 from apicert.sandbox import digifi_idempotency as idem
+from apicert.sandbox.common import read_capped
 from apicert.sandbox.digifi_resources import (
     COLLECTIONS,
     PRODUCTS,
@@ -446,17 +447,6 @@ def _path_id(call: Call) -> str:
     return call.request.url.path.split("/")[3]
 
 
-async def _body(request: Request) -> bytes | None:
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > MAX_BODY:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _missing(call: Call, exc: Missing) -> Response:
     if call.fault("not-found-400"):
         return call.error(400, "validationFailed", str(exc))
@@ -523,7 +513,7 @@ async def retrieve(call: Call) -> Response:
 async def update(call: Call) -> Response:
     """PUT /api/{collection}/{id}: merge variables (and borrower lock fields)."""
     kind = _kind(call)
-    raw = await _body(call.request)
+    raw = await read_capped(call.request, MAX_BODY)
     try:
         with call.state.store.transaction() as conn:
             call.app.resources.get(conn, kind, _path_id(call))
@@ -579,7 +569,7 @@ def _replay(call: Call, saved: idem.Saved) -> Response:
 async def create(call: Call) -> Response:
     """POST /api/{collection}: create, honouring ``idempotency-key``."""
     kind = _kind(call)
-    raw = await _body(call.request)
+    raw = await read_capped(call.request, MAX_BODY)
     key = call.request.headers.get("idempotency-key")
     state = call.state
     if key is None:

@@ -50,16 +50,16 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match, NoMatchFound, Route
-from starlette.types import Receive, Scope, Send
+from starlette.routing import BaseRoute, Route
 
 from apicert.sandbox import digitzs_base as base
 from apicert.sandbox import digitzs_rules as rules
+from apicert.sandbox.common import FallbackRoute
 from apicert.sandbox.digitzs_base import fail, ok, resource
 from apicert.sandbox.digitzs_faults import FAULTS
 from apicert.sandbox.digitzs_payments import create_payment, get_payment, list_payments
 from apicert.sandbox.digitzs_rules import Invalid
-from apicert.sandbox.runtime import CONTROL_PREFIX, SandboxState, dumps, iso
+from apicert.sandbox.runtime import SandboxState, dumps, iso
 
 __all__ = [
     "DEFAULT_CREDENTIALS",
@@ -601,26 +601,6 @@ def _as_500(state: SandboxState, request: Request, exc: Invalid) -> bool:
     )
 
 
-class _Fallback(BaseRoute):
-    """Answers 404 in the error shape for any path no Digitzs route matches."""
-
-    def __init__(self, siblings: list[Route]) -> None:
-        self.siblings = siblings
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] != "http" or str(scope.get("path", "")).startswith(CONTROL_PREFIX + "/"):
-            return Match.NONE, {}
-        if any(route.matches(scope)[0] is not Match.NONE for route in self.siblings):
-            return Match.NONE, {}
-        return Match.FULL, {}
-
-    def url_path_for(self, name: str, /, **path_params: Any) -> Any:
-        raise NoMatchFound(name, path_params)
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await fail(404, "The resource cannot be found.")(scope, receive, send)
-
-
 def _route(
     state: SandboxState, path: str, get: Handler | None, post: Handler | None, *, token: bool = True
 ) -> Route:
@@ -653,7 +633,7 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         _route(state, "/tokens", list_tokens, create_token_resource),
         _route(state, "/tokens/{id}", get_token, None),
     ]
-    return [*api, _Fallback(api)]
+    return [*api, FallbackRoute(api, lambda: fail(404, "The resource cannot be found."))]
 
 
 def exception_handlers(state: SandboxState) -> dict[Any, Callable[[Request, Exception], Any]]:
