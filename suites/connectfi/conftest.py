@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from apicert.checks.base import data_object as data_of
 from apicert.http import Client
-from apicert.model import Exchange
 from apicert.verdict import Verdict
 
 from . import payloads
@@ -22,16 +22,6 @@ PRE_03 = "CONNECTFI-PRE-03"
 def connectfi(api: Client) -> Client:
     """The authenticated connectFi client."""
     return api
-
-
-def data_of(exchange: Exchange) -> dict[str, Any]:
-    """The ``data`` object of a success envelope ({} when absent or not an object)."""
-    try:
-        body = exchange.json()
-    except ValueError:
-        return {}
-    data = body.get("data") if isinstance(body, dict) else None
-    return data if isinstance(data, dict) else {}
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from apicert.checks.base import data_object as data_of
 from apicert.http import Client
 from apicert.model import Exchange
 from apicert.verdict import Verdict
@@ -22,16 +23,6 @@ RES_01 = "DIGITZS-RES-01"
 def digitzs(api: Client) -> Client:
     """The authenticated Digitzs client (x-api-key, appId and a Bearer app token)."""
     return api
-
-
-def data_of(exchange: Exchange) -> dict[str, Any]:
-    """The ``data`` object of an answer ({} when absent or not an object)."""
-    try:
-        body = exchange.json()
-    except ValueError:
-        return {}
-    data = body.get("data") if isinstance(body, dict) else None
-    return data if isinstance(data, dict) else {}
 
 
 def entries_of(exchange: Exchange) -> list[dict[str, Any]]:

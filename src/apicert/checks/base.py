@@ -6,7 +6,7 @@ from typing import Any
 
 from apicert.model import Exchange, Finding, Status
 
-__all__ = ["describe", "fail", "json_body", "review"]
+__all__ = ["data_object", "describe", "fail", "json_body", "review"]
 
 
 def describe(exchange: Exchange) -> str:
@@ -23,6 +23,16 @@ def fail(requirement: str, message: str, *exchanges: Exchange) -> Finding:
 def review(requirement: str, message: str, *exchanges: Exchange) -> Finding:
     """Return a finding that needs a person to look at the evidence."""
     return Finding(requirement, Status.REVIEW, message, [e.id for e in exchanges])
+
+
+def data_object(exchange: Exchange) -> dict[str, Any]:
+    """The ``data`` object of a JSON answer; {} when the body is not JSON or has none."""
+    try:
+        body = exchange.json()
+    except ValueError:
+        return {}
+    data = body.get("data") if isinstance(body, dict) else None
+    return data if isinstance(data, dict) else {}
 
 
 def json_body(exchange: Exchange) -> tuple[Any, str | None]:
