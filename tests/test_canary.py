@@ -12,6 +12,8 @@ Slow tier: two ``apicert run`` of every vendor, side by side.
 from __future__ import annotations
 
 import ast
+import base64
+import contextlib
 import os
 import re
 import subprocess
@@ -113,6 +115,12 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
         for path in (base / name).rglob("*"):
             if path.is_file():
                 files[str(path.relative_to(base))] = path.read_bytes()
+        # junit.xml carries Hypothesis statistics base64-encoded: search them decoded too.
+        junit = (base / name / "reports" / "junit.xml").read_text(encoding="utf-8")
+        encoded = re.findall(r'name="hypothesis-[^"]*" value="([^"]*)"', junit)
+        for i, value in enumerate(encoded):
+            with contextlib.suppress(ValueError):
+                files[f"{name}/junit.xml hypothesis property {i}"] = base64.b64decode(value)
     return files
 
 
