@@ -131,6 +131,9 @@ def test_refuses_hosts_named_production_by_the_team(
     with pytest.raises(ProbeRefused, match="production"):
         probe(client, "GET", "/free", allow=True, phases=[Phase("x", 10, 0.2)])
     assert len(client.recorder) == 0
+    # The run's own embedded sandbox is never production, whatever its loopback address.
+    result = probe(client, "GET", "/free", allow=True, embedded=True, phases=[Phase("x", 10, 0.2)])
+    assert result.samples
 
 
 @pytest.mark.parametrize(

@@ -133,12 +133,14 @@ class ProbeResult:
         return [s for s in self.samples if s.phase == name]
 
 
-def _guard(client: Client, allow: bool) -> None:
+def _guard(client: Client, allow: bool, embedded: bool) -> None:
     if allow is not True:
         raise ProbeRefused(
             "the rate-limit probe pushes past a rate limit; call it with allow=True "
             "(suites: mark the test `load`; URL targets need --allow-load)"
         )
+    if embedded:
+        return  # the run's own reference sandbox: never a production host, whatever its address
     host = (urlsplit(client.base_url).hostname or "").lower()
     extra = extra_production_hosts(os.environ)
     for vendor in VENDORS.values():
@@ -300,6 +302,7 @@ def probe(
     *,
     allow: bool,
     phases: Sequence[Phase],
+    embedded: bool = False,
     window: float = 1.0,
     recovery: int = 5,
     recovery_rate: float | None = None,
@@ -317,9 +320,11 @@ def probe(
     ``Retry-After`` (capped by ``max_wait``; ``window`` seconds when absent) from its arrival,
     then send ``recovery`` requests at ``recovery_rate`` (default: the first phase's rate) as
     phase ``"recovery"``. Raises :class:`ProbeRefused` before sending anything when not
-    allowed, aimed at production, or given an impossible plan.
+    allowed, aimed at production, or given an impossible plan. ``embedded=True`` says the
+    target is the run's own embedded sandbox, which the production guard does not apply to
+    (its loopback address may be listed in ``APICERT_PRODUCTION_HOSTS`` for other targets).
     """
-    _guard(client, allow)
+    _guard(client, allow, embedded)
     _check_plan(phases, max_requests, max_seconds, recovery_rate)
     merged = dict(client.default_headers)
     if client.auth is not None:

@@ -65,6 +65,7 @@ def test_rate_limit_is_enforced_at_the_documented_rate(
             "GET",
             PATH,
             allow=target.embedded or apicert_run.allow_load,
+            embedded=target.embedded,
             phases=step_phases(documented, below=BELOW),
         )
     finally:
