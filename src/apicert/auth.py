@@ -183,18 +183,7 @@ class DigitzsAuth:
             if self._refused is not None:
                 raise self._refused
             client.redactor.add_secret(self.api_key)
-            exchange = client.post(
-                "/auth/key", auth=False, headers=self.key_headers(), json=self.key_body()
-            )
-            if exchange.status in (401, 403):
-                raise self._refuse("POST /auth/key", exchange.status)
-            key = _attribute(exchange, "appKey") if exchange.status == 200 else None
-            if key is None:
-                raise AuthError(
-                    f"digitzs: POST /auth/key answered {exchange.status or exchange.error} "
-                    "without an appKey"
-                )
-            client.redactor.add_secret(key)
+            key = self._issue(client, "/auth/key", self.key_body(), "appKey")
             self._app_key = key
             self._token = None
             return key
@@ -205,19 +194,22 @@ class DigitzsAuth:
             if self._refused is not None:
                 raise self._refused
             key = app_key or self._app_key or self.new_app_key(client)
-            exchange = client.post(
-                "/auth/token", auth=False, headers=self.key_headers(), json=self.token_body(key)
+            return self._issue(client, "/auth/token", self.token_body(key), "appToken")
+
+    def _issue(self, client: Client, path: str, body: dict[str, object], attribute: str) -> str:
+        """POST ``body`` to ``path`` and return ``data.attributes.<attribute>``, registered as a
+        secret; a 401/403 is a refusal of the credentials, anything else without it an error."""
+        exchange = client.post(path, auth=False, headers=self.key_headers(), json=body)
+        if exchange.status in (401, 403):
+            raise self._refuse(f"POST {path}", exchange.status)
+        value = _attribute(exchange, attribute) if exchange.status == 200 else None
+        if value is None:
+            raise AuthError(
+                f"digitzs: POST {path} answered {exchange.status or exchange.error} "
+                f"without an {attribute}"
             )
-            if exchange.status in (401, 403):
-                raise self._refuse("POST /auth/token", exchange.status)
-            token = _attribute(exchange, "appToken") if exchange.status == 200 else None
-            if token is None:
-                raise AuthError(
-                    f"digitzs: POST /auth/token answered {exchange.status or exchange.error} "
-                    "without an appToken"
-                )
-            client.redactor.add_secret(token)
-            return token
+        client.redactor.add_secret(value)
+        return value
 
     def token(self, client: Client) -> str:
         """The cached app token; a new one when none is cached or its hour is nearly up."""
