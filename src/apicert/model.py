@@ -149,12 +149,19 @@ class Finding:
     status: Status
     message: str
     evidence: list[str] = field(default_factory=list)
+    # What a conformant target's answers must show, as assertions a standalone repro or a cassette
+    # replay can evaluate without apicert's checks (see ``apicert.expect``); empty when the
+    # check cannot say it that way.
+    expect: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready mapping."""
-        return {
+        """Return a JSON-ready mapping (``expect`` only when the check gave one)."""
+        data: dict[str, Any] = {
             "requirement": self.requirement,
             "status": str(self.status),
             "message": self.message,
             "evidence": list(self.evidence),
         }
+        if self.expect:
+            data["expect"] = [dict(e) for e in self.expect]
+        return data

@@ -15,9 +15,17 @@ def describe(exchange: Exchange) -> str:
     return f"{exchange.method} {exchange.path} -> {status}"
 
 
-def fail(requirement: str, message: str, *exchanges: Exchange) -> Finding:
-    """Return a failed finding for ``requirement`` with the exchanges as evidence."""
-    return Finding(requirement, Status.FAILED, message, [e.id for e in exchanges])
+def fail(
+    requirement: str,
+    message: str,
+    *exchanges: Exchange,
+    expect: list[dict[str, Any]] | None = None,
+) -> Finding:
+    """Return a failed finding for ``requirement`` with the exchanges as evidence and, when
+    given, the assertions (``apicert.expect`` vocabulary) a conformant answer satisfies."""
+    return Finding(
+        requirement, Status.FAILED, message, [e.id for e in exchanges], list(expect or [])
+    )
 
 
 def review(requirement: str, message: str, *exchanges: Exchange) -> Finding:
