@@ -61,3 +61,13 @@ def test_undocumented_path_and_no_response_are_left_to_other_checks(
 ) -> None:
     assert contract.check(ok(path="/not/in/the/document")) == []
     assert contract.check(exchange(status=None, error="reset")) == []
+
+
+def test_responses_declared_by_ref_are_validated(contract: OpenApiContract) -> None:
+    """Most error answers are declared as ``$ref: #/components/responses/...``: their bodies are
+    held to the referenced schema too (not only the inline ones)."""
+    assert contract.check(err("unauthorized", status=401, path="/customer/status/cstap_x")) == []
+    bare = exchange(status=401, body={"error": "no token"}, path="/customer/status/cstap_x")
+    [finding] = contract.check(bare)
+    assert finding.requirement == "CONNECTFI-CONTRACT-01"
+    assert finding.expect

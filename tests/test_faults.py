@@ -9,13 +9,17 @@ its tests is selected, so ``pytest tests/test_faults.py -k digitzs`` runs Digitz
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from apicert.catalog import load_catalog
+from apicert.expect import evaluate, exchange_ids
 from apicert.paths import suites_dir
+from apicert.redact import IDENTITY_KEYS
 from apicert.sandbox.runtime import Fault, available_sandboxes, fault_catalog
 from apicert.selftest import CLEAN, FaultRow, KillMatrix, kill_matrix
 
@@ -73,6 +77,64 @@ def test_fault_fails_exactly_what_it_declares(
     assert row.intended == fault.breaks[0]
     assert fault.breaks[0] in row.broken, _explain(row)
     assert row.ok, _explain(row)
+
+
+def _masked(expectation: dict[str, Any]) -> bool:
+    """True when the redactor rewrites what the expectation reads in the stored evidence (the
+    digits a request sent, an identity field), so only the raw exchanges could show it failing;
+    those are shown failing on raw canned exchanges in tests/test_expect.py and by live replay."""
+    if expectation["op"] == "not_echoed":
+        return True
+    if expectation["op"] == "any_of":
+        return any(_masked(e) for e in expectation["of"])
+    last = (expectation.get("path") or [""])[-1]
+    return str(last).lower().replace("_", "") in IDENTITY_KEYS | {"number"}
+
+
+def expectation_misses(doc: dict[str, Any]) -> tuple[list[str], int]:
+    """Failed/warning findings of a results.json whose expectations all HOLD on their own
+    evidence (they must state a promise the answer broke), or name an exchange the report does
+    not keep; and how many findings were left out because their evidence is masked."""
+    misses: list[str] = []
+    masked = 0
+    forms = doc.get("exchanges") or {}
+    for requirement in doc["requirements"]:
+        for finding in requirement["findings"]:
+            if finding["status"] not in ("failed", "warning") or not finding.get("expect"):
+                continue
+            named = {i for e in finding["expect"] for i in exchange_ids(e)}
+            if not named <= set(finding["evidence"]) or not named <= set(forms):
+                misses.append(f"{requirement['id']}: expectations name {sorted(named)}, not kept")
+            elif not evaluate(finding["expect"], forms):
+                if any(_masked(e) for e in finding["expect"]):
+                    masked += 1
+                else:
+                    misses.append(f"{requirement['id']}: all expectations hold: {finding}"[:600])
+    return misses, masked
+
+
+@pytest.mark.parametrize(("vendor", "fault"), CASES, ids=[f"{v}:{f.name}" for v, f in CASES])
+def test_expectations_fail_on_the_faulty_answers(
+    vendor: str, fault: Fault, matrices: Matrices
+) -> None:
+    """Every expectation a failed finding carries states the promise the faulty answer broke:
+    evaluated on the finding's own (redacted) evidence, at least one of them does not hold."""
+    matrices.row(vendor, fault.name)
+    doc = json.loads((matrices.base / vendor / fault.name / "results.json").read_text())
+    misses, _ = expectation_misses(doc)
+    assert not misses, "\n".join(misses)
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_clean_sandbox_gets_no_expectations_beyond_expected_warnings(
+    vendor: str, matrices: Matrices
+) -> None:
+    matrices.row(vendor, CLEAN)
+    doc = json.loads((matrices.base / vendor / "clean" / "results.json").read_text())
+    expected = {r.id for r in load_catalog(vendor) if r.expected_warning}
+    carrying = {r["id"] for r in doc["requirements"] for f in r["findings"] if f.get("expect")}
+    assert carrying <= expected
+    assert expectation_misses(doc)[0] == []
 
 
 @pytest.mark.parametrize("vendor", VENDORS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from apicert import expect
 from apicert.catalog import requirement
 from apicert.model import Exchange, Finding, Level, Status
 
@@ -83,6 +84,7 @@ class Verdict:
                         Status.FAILED,
                         f"could not {what}: {exchange.method} {exchange.path} answered {got}",
                         [exchange.id],
+                        [expect.status_between(exchange.id, 200, 299)],
                     )
                 ]
             )

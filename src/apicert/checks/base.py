@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from apicert.expect import exchange_ids
 from apicert.model import Exchange, Finding, Status
 
-__all__ = ["data_object", "describe", "fail", "json_body", "review"]
+__all__ = ["NONEMPTY", "REFUSED", "data_object", "describe", "fail", "json_body", "review"]
+
+# A string with at least one non-blank character (``json_matches`` fullmatches it).
+NONEMPTY = r"[\s\S]*\S[\s\S]*"
+# "Refused": any error status (the lowest and highest codes of ``status_between``).
+REFUSED = (400, 599)
 
 
 def describe(exchange: Exchange) -> str:
@@ -22,10 +28,12 @@ def fail(
     expect: list[dict[str, Any]] | None = None,
 ) -> Finding:
     """Return a failed finding for ``requirement`` with the exchanges as evidence and, when
-    given, the assertions (``apicert.expect`` vocabulary) a conformant answer satisfies."""
-    return Finding(
-        requirement, Status.FAILED, message, [e.id for e in exchanges], list(expect or [])
-    )
+    given, the assertions (``apicert.expect`` vocabulary) a conformant answer satisfies. Every
+    exchange an expectation names is evidence too (so the report keeps what a repro needs)."""
+    evidence = [e.id for e in exchanges]
+    for expectation in expect or []:
+        evidence += [i for i in exchange_ids(expectation) if i not in evidence]
+    return Finding(requirement, Status.FAILED, message, evidence, list(expect or []))
 
 
 def review(requirement: str, message: str, *exchanges: Exchange) -> Finding:

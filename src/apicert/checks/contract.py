@@ -12,14 +12,16 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
+from jsonschema.exceptions import best_match
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from apicert import expect as x
 from apicert.checks.base import describe, fail, json_body
 from apicert.model import Exchange, Finding
 
-__all__ = ["OpenApiContract"]
+__all__ = ["OpenApiContract", "schema_expectations", "schemathesis_expectations"]
 
 _DOC_URI = "urn:apicert:openapi"
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
@@ -69,20 +71,26 @@ class OpenApiContract:
                 return op
         return None
 
-    def _validator(self, op: _Operation, status_key: str, media: str) -> Draft202012Validator:
-        key = f"{op.method} {op.template} {status_key} {media}"
+    def _response(self, op: _Operation, status_key: str) -> tuple[str, dict[str, Any]]:
+        """The response object declared for ``status_key`` and its JSON pointer, following a
+        ``$ref`` to ``#/components/responses/...`` (the documents declare most errors so)."""
+        pointer = _pointer("#", "paths", op.template, op.method.lower(), "responses", status_key)
+        response: Any = op.responses[status_key]
+        for _ in range(8):
+            ref = response.get("$ref") if isinstance(response, dict) else None
+            if not isinstance(ref, str) or not ref.startswith("#/"):
+                break
+            target: Any = self.document
+            for part in ref[2:].split("/"):
+                part = part.replace("~1", "/").replace("~0", "~")
+                target = target.get(part) if isinstance(target, dict) else None
+            pointer, response = ref, target
+        return pointer, response if isinstance(response, dict) else {}
+
+    def _validator(self, pointer: str, media: str) -> Draft202012Validator:
+        key = f"{pointer} {media}"
         if key not in self._validators:
-            ref = _pointer(
-                "#",
-                "paths",
-                op.template,
-                op.method.lower(),
-                "responses",
-                status_key,
-                "content",
-                media,
-                "schema",
-            )
+            ref = pointer + "/" + _pointer("content", media, "schema")
             schema = {"$ref": _DOC_URI + ref}
             self._validators[key] = Draft202012Validator(schema, registry=self._registry)
         return self._validators[key]
@@ -115,21 +123,140 @@ class OpenApiContract:
                     self.requirement,
                     f"{where}: status {status} not declared (declared: {declared})",
                     exchange,
+                    expect=[x.status_in(exchange.id, _declared_statuses(op.responses))],
                 )
             ]
-        content = op.responses[status_key].get("content") or {}
+        pointer, response = self._response(op, status_key)
+        content = response.get("content") or {}
         media = next((m for m in content if "json" in m), None)
         if media is None or "schema" not in content[media]:
             return []
         body, problem = json_body(exchange)
         if problem:
-            return [fail(self.requirement, f"{where}: {problem}", exchange)]
-        error = next(iter(self._validator(op, status_key, media).iter_errors(body)), None)
+            return [
+                fail(
+                    self.requirement,
+                    f"{where}: {problem}",
+                    exchange,
+                    expect=[x.json_body(exchange.id)],
+                )
+            ]
+        error = next(iter(self._validator(pointer, media).iter_errors(body)), None)
+        other_status = x.compare(
+            x.operand(exchange.id, status=True), "ne", x.operand(value=exchange.status)
+        )
         if error is None:
             return []
         location = "$" + "".join(
             f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path
         )
         return [
-            fail(self.requirement, f"{where}: body at {location}: {error.message[:200]}", exchange)
+            fail(
+                self.requirement,
+                f"{where}: body at {location}: {error.message[:200]}",
+                exchange,
+                expect=[
+                    # The schema is the one of this status: another status has its own.
+                    x.any_of(other_status, e)
+                    for e in schema_expectations(exchange.id, error)
+                ],
+            )
         ]
+
+
+def _declared_statuses(responses: dict[str, Any]) -> list[int]:
+    """The status codes an operation declares (``4XX`` stands for 400..499)."""
+    codes: set[int] = set()
+    for key in responses:
+        if key.isdigit():
+            codes.add(int(key))
+        elif len(key) == 3 and key[0].isdigit() and key[1:].upper() == "XX":
+            codes.update(range(int(key[0]) * 100, int(key[0]) * 100 + 100))
+    return sorted(codes)
+
+
+def _pattern_anywhere(pattern: str) -> str:
+    """JSON Schema ``pattern`` searches; the expectation fullmatches."""
+    return f"[\\s\\S]*(?:{pattern})[\\s\\S]*"
+
+
+def schema_expectations(ex: str, error: ValidationError) -> list[dict[str, Any]]:
+    """What the schema promises where ``error`` broke it, as expectations on exchange ``ex``:
+    the JSON type, the required or forbidden member, the constant or enumerated value, the
+    pattern or bound. An error of ``anyOf``/``oneOf`` is judged by its most relevant branch;
+    [] when the keyword has no expectation form."""
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        deepest = best_match(error.context)
+        if deepest is not None and deepest.validator not in ("anyOf", "oneOf"):
+            error = deepest
+    path: list[str | int] = list(error.absolute_path)
+    instance, keyword, wanted = error.instance, error.validator, error.validator_value
+    if keyword == "type":
+        return [x.json_type(ex, path, list(wanted) if isinstance(wanted, list) else str(wanted))]
+    if keyword == "required" and isinstance(instance, dict):
+        return [x.json_present(ex, [*path, key]) for key in wanted if key not in instance]
+    if keyword == "additionalProperties" and wanted is False and isinstance(instance, dict):
+        declared = set((error.schema or {}).get("properties") or {})
+        patterns = list((error.schema or {}).get("patternProperties") or {})
+        extra = [
+            k for k in instance if k not in declared and not any(re.search(p, k) for p in patterns)
+        ]
+        return [x.json_absent(ex, [*path, key]) for key in extra]
+    if keyword == "const":
+        return [x.json_equals(ex, path, wanted)]
+    if keyword == "enum" and isinstance(wanted, list):
+        if all(isinstance(v, str) for v in wanted):
+            return [x.json_matches(ex, path, "|".join(re.escape(v) for v in wanted))]
+        if len(wanted) == 1:
+            return [x.json_equals(ex, path, wanted[0])]
+        return []
+    if keyword == "pattern" and isinstance(wanted, str):
+        return [x.json_matches(ex, path, _pattern_anywhere(wanted))]
+    bounds = {
+        "minimum": ("ge", False),
+        "maximum": ("le", False),
+        "exclusiveMinimum": ("gt", False),
+        "exclusiveMaximum": ("lt", False),
+        "minLength": ("ge", True),
+        "maxLength": ("le", True),
+        "minItems": ("ge", True),
+        "maxItems": ("le", True),
+        "minProperties": ("ge", True),
+        "maxProperties": ("le", True),
+    }
+    if keyword in bounds and isinstance(wanted, int | float) and not isinstance(wanted, bool):
+        cmp, length = bounds[keyword]
+        return [x.compare(x.operand(ex, path, length=length), cmp, x.operand(value=wanted))]
+    return []
+
+
+# Schemathesis failure titles -> the promise the failed check stands for (the response-shape
+# titles are left out: the OpenApiContract observer judges the same exchange with a path).
+_SCHEMATHESIS_PROMISES: dict[str, tuple[str, tuple[int, int] | tuple[int, ...]]] = {
+    "Server error": ("between", (100, 499)),
+    "Schema-violating request accepted": ("between", (400, 499)),
+    "Missing required header accepted": ("between", (400, 499)),
+    "API accepts requests without authentication": ("in", (401, 403)),
+    "API accepts invalid authentication": ("in", (401, 403)),
+    "Authentication not enforced": ("in", (401, 403)),
+}
+
+
+def schemathesis_expectations(text: str, ex: str) -> list[dict[str, Any]]:
+    """Expectations on exchange ``ex`` for the Schemathesis failures named in ``text`` (the
+    ``failure_text`` of its exception: ``Title: detail; ...``), where a title stands for a
+    status promise or a JSON body; [] for the others."""
+    found: list[dict[str, Any]] = []
+    for part in text.split("; "):
+        title = part.split(":", 1)[0].strip()
+        promise = _SCHEMATHESIS_PROMISES.get(title)
+        if promise is not None:
+            kind, codes = promise
+            found.append(
+                x.status_between(ex, codes[0], codes[1])
+                if kind == "between"
+                else x.status_in(ex, list(codes))
+            )
+        elif title in ("JSON deserialization error", "Content deserialization error"):
+            found.append(x.json_body(ex))
+    return list({repr(e): e for e in found}.values())

@@ -13,7 +13,8 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from apicert.checks.base import describe, fail, json_body
+from apicert import expect as x
+from apicert.checks.base import NONEMPTY, describe, fail, json_body
 from apicert.checks.contract import OpenApiContract
 from apicert.model import Exchange, Finding
 
@@ -50,7 +51,14 @@ def json_response(exchange: Exchange) -> list[Finding]:
         return []
     _, problem = json_body(exchange)
     if problem:
-        return [fail("DIGIFI-JSON-01", f"{describe(exchange)}: {problem}", exchange)]
+        return [
+            fail(
+                "DIGIFI-JSON-01",
+                f"{describe(exchange)}: {problem}",
+                exchange,
+                expect=[x.json_body(exchange.id)],
+            )
+        ]
     return []
 
 
@@ -74,11 +82,13 @@ def error_message(exchange: Exchange) -> list[Finding]:
     body, problem = json_body(exchange)
     if problem or _message_of(body) is not None:
         return []
+    where_read: list[list[str | int]] = [["error", "message"], ["data", "message"], ["message"]]
     return [
         fail(
             "DIGIFI-ERR-01",
             f"{describe(exchange)}: no message at error.message, data.message or message",
             exchange,
+            expect=[x.any_of(*(x.json_matches(exchange.id, p, NONEMPTY) for p in where_read))],
         )
     ]
 
@@ -97,6 +107,7 @@ def status_is(
             requirement,
             f"{what}: {exchange.method} {exchange.path} answered {got}, not {want}",
             exchange,
+            expect=[x.status_in(exchange.id, sorted(allowed))],
         )
     ]
 
@@ -111,29 +122,52 @@ def refused(requirement: str, exchange: Exchange, what: str) -> list[Finding]:
             requirement,
             f"{what}: {exchange.method} {exchange.path} answered {got}, but must be refused",
             exchange,
+            expect=[x.status_between(exchange.id, 400, 599)],
         )
     ]
 
 
 def resource(
-    requirement: str, exchange: Exchange, what: str, *, expected_id: str | None = None
+    requirement: str,
+    exchange: Exchange,
+    what: str,
+    *,
+    expected_id: str | None = None,
+    created: Exchange | None = None,
 ) -> list[Finding]:
     """``what`` succeeded as documented: status 200 and the resource as a JSON object with a
-    non-empty string ``id`` (``expected_id`` when given). DELETE included (Node client)."""
+    non-empty string ``id`` (``expected_id`` when given; ``created`` is the exchange whose answer
+    named it, so the expectation compares the two ids). DELETE included (Node client)."""
+    ex = exchange.id
+    promise = [x.status_in(ex, [200]), x.json_body(ex), x.json_matches(ex, ["id"], NONEMPTY)]
+    if expected_id is not None and created is not None:
+        promise.append(x.compare(x.operand(ex, ["id"]), "eq", x.operand(created.id, ["id"])))
     findings = status_is(requirement, exchange, 200, what)
     if findings:
-        return findings
+        return [fail(requirement, f.message, exchange, expect=promise) for f in findings]
     body, problem = json_body(exchange)
     if problem:
-        return [fail(requirement, f"{what}: {describe(exchange)}: {problem}", exchange)]
+        return [
+            fail(requirement, f"{what}: {describe(exchange)}: {problem}", exchange, expect=promise)
+        ]
     rid = body.get("id") if isinstance(body, dict) else None
     if not isinstance(rid, str) or not rid:
         return [
-            fail(requirement, f"{what}: {describe(exchange)}: no resource id in the body", exchange)
+            fail(
+                requirement,
+                f"{what}: {describe(exchange)}: no resource id in the body",
+                exchange,
+                expect=promise,
+            )
         ]
     if expected_id is not None and rid != expected_id:
         return [
-            fail(requirement, f"{what}: answered resource {rid!r}, not {expected_id!r}", exchange)
+            fail(
+                requirement,
+                f"{what}: answered resource {rid!r}, not {expected_id!r}",
+                *([created, exchange] if created is not None else [exchange]),
+                expect=promise,
+            )
         ]
     return []
 
@@ -149,6 +183,7 @@ def _body_value(exchange: Exchange) -> tuple[bool, Any]:
 def same_result(requirement: str, first: Exchange, again: Exchange, what: str) -> list[Finding]:
     """``again`` (a replay with the same idempotency-key) answered exactly what ``first`` did:
     the same status and the same body (equal JSON, or equal text when not JSON)."""
+    promise = _same_answer(first, again)
     if again.status != first.status:
         return [
             fail(
@@ -156,6 +191,7 @@ def same_result(requirement: str, first: Exchange, again: Exchange, what: str) -
                 f"{what}: the first request answered {first.status}, the replay {again.status}",
                 first,
                 again,
+                expect=promise,
             )
         ]
     first_json, first_body = _body_value(first)
@@ -168,9 +204,18 @@ def same_result(requirement: str, first: Exchange, again: Exchange, what: str) -
                 f"({_difference(first_body, again_body)})",
                 first,
                 again,
+                expect=promise,
             )
         ]
     return []
+
+
+def _same_answer(first: Exchange, again: Exchange) -> list[dict[str, Any]]:
+    """Same status and the same body (the whole parsed JSON) in both exchanges."""
+    return [
+        x.compare(x.operand(again.id, status=True), "eq", x.operand(first.id, status=True)),
+        x.same([first.id, again.id]),
+    ]
 
 
 def _difference(first: Any, again: Any) -> str:
@@ -194,9 +239,17 @@ def count_change(
 ) -> list[Finding]:
     """Between two searches for the same marker, exactly ``expected`` resources appeared."""
     start, end = search_total(before), search_total(after)
+    grew = _grew_by(before, after, expected)
     if start is None or end is None:
         bad = before if start is None else after
-        return [fail(requirement, f"{what}: could not count: {describe(bad)} gave no total", bad)]
+        return [
+            fail(
+                requirement,
+                f"{what}: could not count: {describe(bad)} gave no total",
+                bad,
+                expect=[x.status_in(bad.id, [200]), x.json_type(bad.id, ["total"], "integer")],
+            )
+        ]
     if end - start != expected:
         return [
             fail(
@@ -204,9 +257,19 @@ def count_change(
                 f"{what}: {end - start} resources were created, expected {expected}",
                 before,
                 after,
+                expect=[grew],
             )
         ]
     return []
+
+
+def _grew_by(before: Exchange, after: Exchange, expected: int) -> dict[str, Any]:
+    """The search total of ``after`` is that of ``before`` plus ``expected``."""
+    return x.compare(
+        x.operand(after.id, ["total"]),
+        "eq",
+        x.operand(before.id, ["total"], add=[x.operand(value=expected)]),
+    )
 
 
 def changed_payload_refused(exchange: Exchange) -> list[Finding]:
@@ -222,6 +285,7 @@ def changed_payload_refused(exchange: Exchange) -> list[Finding]:
             "IETF idempotency-key draft would refuse it with 422 (DigiFi documents a replay of "
             "the saved result instead)",
             exchange,
+            expect=[x.status_in(exchange.id, [422])],
         )
     ]
 
@@ -240,10 +304,20 @@ def new_resource_after_expiry(first: Exchange, later: Exchange) -> list[Finding]
     """DIGIFI-IDEM-06: after the key's 6 hours the same request made a new resource: a success
     with an id other than the first request's. (Which 2xx it is, is DIGIFI-STATUS-01's concern.)"""
     what = "reuse of a 6-hour-old idempotency-key"
+    promise = [
+        x.status_between(later.id, 200, 299),
+        x.json_matches(later.id, ["id"], NONEMPTY),
+        x.distinct([first.id, later.id], ["id"]),
+    ]
     if not _success(later) or _id_of(later) is None:
         got = later.status if later.status is not None else later.error
         return [
-            fail("DIGIFI-IDEM-06", f"{what}: {describe(later)} ({got}), no new resource", later)
+            fail(
+                "DIGIFI-IDEM-06",
+                f"{what}: {describe(later)} ({got}), no new resource",
+                later,
+                expect=promise[:2],
+            )
         ]
     if _id_of(later) == _id_of(first):
         return [
@@ -253,6 +327,7 @@ def new_resource_after_expiry(first: Exchange, later: Exchange) -> list[Finding]
                 f"(resource {_id_of(first)!r}); the seed says a new request is made",
                 first,
                 later,
+                expect=promise,
             )
         ]
     return []
@@ -274,6 +349,10 @@ def concurrent_single_resource(
                 f"{len(other)} of {len(exchanges)} concurrent requests with one key answered "
                 f"neither a success nor 409 (first: {describe(other[0])})",
                 *other[:3],
+                expect=[
+                    x.any_of(x.status_between(e.id, 200, 299), x.status_in(e.id, [409]))
+                    for e in other[:3]
+                ],
             )
         )
     ids = {_id_of(e) for e in successes}
@@ -283,11 +362,19 @@ def concurrent_single_resource(
                 "DIGIFI-IDEM-07",
                 f"concurrent requests with one key answered {len(ids)} different resources",
                 *successes[:3],
+                expect=[x.same([e.id for e in successes], ["id"])],
             )
         )
+    # The caller counts with a search before and after (``evidence``): total grows by one.
+    counted = [_grew_by(evidence[0], evidence[1], 1)] if len(evidence) == 2 else []
     if created is None:
         findings.append(
-            fail("DIGIFI-IDEM-07", "could not count the resources created", *evidence[:2])
+            fail(
+                "DIGIFI-IDEM-07",
+                "could not count the resources created",
+                *evidence[:2],
+                expect=[x.json_type(e.id, ["total"], "integer") for e in evidence[:2]],
+            )
         )
     elif created != 1:
         findings.append(
@@ -296,6 +383,7 @@ def concurrent_single_resource(
                 f"{len(exchanges)} concurrent requests with one key created {created} resources, "
                 "expected exactly 1",
                 *[*successes[:2], *evidence[:2]],
+                expect=counted,
             )
         )
     return findings
@@ -332,6 +420,7 @@ def same_answer(
                 f"{DEFAULT_VERSION} ({detail})",
                 default,
                 explicit,
+                expect=_same_answer(explicit, default),
             )
         ]
     return []

@@ -12,7 +12,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from apicert.checks.base import describe, fail, json_body
+from apicert import expect as x
+from apicert.checks.base import NONEMPTY, describe, fail, json_body
 from apicert.model import Exchange, Finding
 
 __all__ = [
@@ -36,6 +37,8 @@ RATE = "2.90"
 FIXED_FEE = 30  # cents
 _CENTS = re.compile(r"^[0-9]+$")
 _MASKED = re.compile(r"^x{2,}[^x]{0,4}$")
+MASKED = r"x{2,}[^x]{0,4}"
+MAX_DATE_RANGE = 62  # days: a longer date filter gets no expectation (the pattern would be huge)
 
 
 def collection_of(exchange: Exchange) -> str | None:
@@ -78,40 +81,74 @@ def envelope(exchange: Exchange) -> list[Finding]:
     if collection is None or not _ok(exchange):
         return []
     where = describe(exchange)
+    ex = exchange.id
     body, problem = json_body(exchange)
     if problem:
-        return [fail("DIGITZS-ENV-01", f"{where}: {problem}", exchange)]
+        return [fail("DIGITZS-ENV-01", f"{where}: {problem}", exchange, expect=[x.json_body(ex)])]
     data = body.get("data") if isinstance(body, dict) else None
     if _is_list(exchange, collection):
         if not isinstance(data, list):
-            return [fail("DIGITZS-ENV-01", f"{where}: a list answer needs a data array", exchange)]
+            return [
+                fail(
+                    "DIGITZS-ENV-01",
+                    f"{where}: a list answer needs a data array",
+                    exchange,
+                    expect=[x.json_type(ex, ["data"], "array")],
+                )
+            ]
         findings = list_page(exchange)
         for index, item in enumerate(data):
-            findings.extend(_resource(exchange, item, collection, f"{where}: data[{index}]"))
+            findings.extend(
+                _resource(exchange, item, collection, f"{where}: data[{index}]", ["data", index])
+            )
         return findings
     if not isinstance(data, dict):
-        return [fail("DIGITZS-ENV-01", f"{where}: body has no data object", exchange)]
-    return _resource(exchange, data, collection, where)
+        return [
+            fail(
+                "DIGITZS-ENV-01",
+                f"{where}: body has no data object",
+                exchange,
+                expect=[x.json_type(ex, ["data"], "object")],
+            )
+        ]
+    return _resource(exchange, data, collection, where, ["data"])
 
 
-def _resource(exchange: Exchange, item: Any, collection: str, where: str) -> list[Finding]:
+def _resource(
+    exchange: Exchange, item: Any, collection: str, where: str, path: list[str | int]
+) -> list[Finding]:
+    ex = exchange.id
     if not isinstance(item, dict):
         return [
-            fail("DIGITZS-ENV-01", f"{where} is {type(item).__name__}, not an object", exchange)
+            fail(
+                "DIGITZS-ENV-01",
+                f"{where} is {type(item).__name__}, not an object",
+                exchange,
+                expect=[x.json_type(ex, path, "object")],
+            )
         ]
     findings: list[Finding] = []
     kind = item.get("type")
     if kind != collection:
         findings.append(
-            fail("DIGITZS-ENV-01", f"{where}: type is {kind!r}, not {collection!r}", exchange)
+            fail(
+                "DIGITZS-ENV-01",
+                f"{where}: type is {kind!r}, not {collection!r}",
+                exchange,
+                expect=[x.json_equals(ex, [*path, "type"], collection)],
+            )
         )
     if collection != "auth":
         # The seed's merchant detail names its id partnerId; every other answer names it id.
         ident = item.get("id", item.get("partnerId") if collection == "merchants" else None)
         if not isinstance(ident, str) or not ident.strip():
+            key = "partnerId" if "id" not in item and "partnerId" in item else "id"
             findings.append(
                 fail(
-                    "DIGITZS-ENV-02", f"{where}: id is {ident!r}, not a non-empty string", exchange
+                    "DIGITZS-ENV-02",
+                    f"{where}: id is {ident!r}, not a non-empty string",
+                    exchange,
+                    expect=[x.json_matches(ex, [*path, key], NONEMPTY)],
                 )
             )
     return findings
@@ -121,17 +158,45 @@ def list_page(exchange: Exchange, limit: int | None = None) -> list[Finding]:
     """A list answer has meta {items, limit, more} with items == len(data) <= limit (LIST-01),
     and honours the request's ``limit`` query parameter (or ``limit``) (LIST-02)."""
     where = describe(exchange)
+    ex = exchange.id
+    shape = [x.json_type(ex, ["meta"], "object"), x.json_type(ex, ["data"], "array")]
     body, problem = json_body(exchange)
     if problem or not isinstance(body, dict):
-        return [fail("DIGITZS-LIST-01", f"{where}: {problem or 'body is not an object'}", exchange)]
+        return [
+            fail(
+                "DIGITZS-LIST-01",
+                f"{where}: {problem or 'body is not an object'}",
+                exchange,
+                expect=[x.json_body(ex), *shape],
+            )
+        ]
     meta, data = body.get("meta"), body.get("data")
     if not isinstance(meta, dict) or not isinstance(data, list):
-        return [fail("DIGITZS-LIST-01", f"{where}: needs meta object and data array", exchange)]
+        return [
+            fail(
+                "DIGITZS-LIST-01",
+                f"{where}: needs meta object and data array",
+                exchange,
+                expect=shape,
+            )
+        ]
     items, meta_limit, more = meta.get("items"), _int(meta.get("limit")), meta.get("more")
+    counted = [
+        x.json_type(ex, ["meta", "items"], "integer"),
+        x.compare(x.operand(ex, ["meta", "items"]), "eq", x.operand(ex, ["data"], length=True)),
+        x.compare(
+            x.operand(ex, ["meta", "items"]), "le", x.operand(ex, ["meta", "limit"], number=True)
+        ),
+    ]
     findings: list[Finding] = []
     if not isinstance(items, int) or isinstance(items, bool) or meta_limit is None:
         findings.append(
-            fail("DIGITZS-LIST-01", f"{where}: meta.items/limit are not numbers: {meta}", exchange)
+            fail(
+                "DIGITZS-LIST-01",
+                f"{where}: meta.items/limit are not numbers: {meta}",
+                exchange,
+                expect=counted,
+            )
         )
     elif items != len(data) or items > meta_limit:
         findings.append(
@@ -139,18 +204,31 @@ def list_page(exchange: Exchange, limit: int | None = None) -> list[Finding]:
                 "DIGITZS-LIST-01",
                 f"{where}: meta.items {items} with {len(data)} entries and limit {meta_limit}",
                 exchange,
+                expect=counted,
             )
         )
     if not isinstance(more, bool):
-        findings.append(fail("DIGITZS-LIST-01", f"{where}: meta.more is {more!r}", exchange))
+        findings.append(
+            fail(
+                "DIGITZS-LIST-01",
+                f"{where}: meta.more is {more!r}",
+                exchange,
+                expect=[x.json_type(ex, ["meta", "more"], "boolean")],
+            )
+        )
+    from_query = limit is None
     requested = limit if limit is not None else _int(_query(exchange, "limit"))
     if requested is not None:
+        asked = (
+            x.operand(ex, query="limit", number=True) if from_query else x.operand(value=requested)
+        )
         if meta_limit is not None and meta_limit != requested:
             findings.append(
                 fail(
                     "DIGITZS-LIST-02",
                     f"{where}: meta.limit {meta_limit} but the request asked for {requested}",
                     exchange,
+                    expect=[x.compare(x.operand(ex, ["meta", "limit"], number=True), "eq", asked)],
                 )
             )
         if len(data) > requested:
@@ -159,6 +237,7 @@ def list_page(exchange: Exchange, limit: int | None = None) -> list[Finding]:
                     "DIGITZS-LIST-02",
                     f"{where}: {len(data)} entries for limit {requested}",
                     exchange,
+                    expect=[x.compare(x.operand(ex, ["data"], length=True), "le", asked)],
                 )
             )
     return findings
@@ -209,7 +288,14 @@ def more_consistent(small: Exchange, large: Exchange) -> list[Finding]:
         message = "the smaller page has no boolean meta.more"
     else:
         return []
-    return [fail("DIGITZS-LIST-03", f"{describe(small)}: {message}", small, large)]
+    # The promise in the situation seen: more=true exactly when the larger page has more entries.
+    situation = x.compare(
+        x.operand(large.id, ["data"], length=True),
+        "gt" if grew else "le",
+        x.operand(small.id, ["data"], length=True),
+    )
+    promise = [x.json_equals(small.id, ["meta", "more"], grew), situation]
+    return [fail("DIGITZS-LIST-03", f"{describe(small)}: {message}", small, large, expect=promise)]
 
 
 def owned_by(exchange: Exchange, field: str, owner: str) -> list[Finding]:
@@ -222,11 +308,26 @@ def owned_by(exchange: Exchange, field: str, owner: str) -> list[Finding]:
     ]
     if not bad:
         return []
+    # The owner is the request's id= parameter (a run's id): compared, never written literally.
+    owner_is = (
+        [
+            x.each(
+                exchange.id,
+                ["data"],
+                ["attributes", field],
+                cmp="eq",
+                right=x.operand(exchange.id, query="id"),
+            )
+        ]
+        if _query(exchange, "id") == owner
+        else []
+    )
     return [
         fail(
             "DIGITZS-LIST-04",
             f"{describe(exchange)}: entries {bad[:5]} do not belong to the {field} asked for",
             exchange,
+            expect=owner_is,
         )
     ]
 
@@ -260,8 +361,20 @@ def within_dates(exchange: Exchange, start: date, end: date) -> list[Finding]:
             "DIGITZS-LIST-05",
             f"{describe(exchange)}: outside {start:%Y%m%d}..{end:%Y%m%d}: {', '.join(outside[:3])}",
             exchange,
+            expect=_created_within(exchange.id, start, end),
         )
     ]
+
+
+def _created_within(ex: str, start: date, end: date) -> list[dict[str, Any]]:
+    """Every listed entry's attributes.created is an ISO time (UTC) on a day of start..end
+    (the days are the request's own start/end parameters, re-sent as they were)."""
+    days = (end - start).days + 1
+    if not 0 < days <= MAX_DATE_RANGE:
+        return []
+    names = [date.fromordinal(start.toordinal() + n).isoformat() for n in range(days)]
+    pattern = f"(?:{'|'.join(names)})T[^+-]*(Z|[+-]00:?00)?"
+    return [x.each(ex, ["data"], ["attributes", "created"], pattern=pattern)]
 
 
 def refused(requirement: str, exchange: Exchange, statuses: Iterable[int]) -> list[Finding]:
@@ -271,7 +384,14 @@ def refused(requirement: str, exchange: Exchange, statuses: Iterable[int]) -> li
         return []
     got = exchange.status if exchange.status is not None else exchange.error
     wanted = " or ".join(map(str, allowed))
-    return [fail(requirement, f"{describe(exchange)}: expected {wanted}, got {got}", exchange)]
+    return [
+        fail(
+            requirement,
+            f"{describe(exchange)}: expected {wanted}, got {got}",
+            exchange,
+            expect=[x.status_in(exchange.id, list(allowed))],
+        )
+    ]
 
 
 def expected_fee(gross: int) -> int:
@@ -311,7 +431,15 @@ def card_fees(exchange: Exchange, amount: int) -> list[Finding]:
         )
     if not problems:
         return []
-    return [fail("DIGITZS-MONEY-01", f"{where}: {'; '.join(problems)}", exchange)]
+    tx_path = ["data", "attributes", "transaction"]
+    promise = [
+        x.json_equals(exchange.id, [*tx_path, "amount"], str(amount)),
+        x.json_equals(exchange.id, [*tx_path, "gross"], str(amount)),
+        x.json_equals(exchange.id, [*tx_path, "rate"], RATE),
+        x.json_equals(exchange.id, [*tx_path, "fee"], str(FIXED_FEE)),
+        x.json_equals(exchange.id, [*tx_path, "grossMinusNet"], str(want)),
+    ]
+    return [fail("DIGITZS-MONEY-01", f"{where}: {'; '.join(problems)}", exchange, expect=promise)]
 
 
 def _signed_cents(value: Any) -> int | None:
@@ -334,27 +462,47 @@ def net_balances(exchange: Exchange) -> list[Finding]:
         message = f"net {net} + grossMinusNet {cut} = {net + cut}, not gross {gross}"
     else:
         return []
-    return [fail("DIGITZS-MONEY-02", f"{describe(exchange)}: {message}", exchange)]
+    tx_path = ["data", "attributes", "transaction"]
+    balanced = x.compare(
+        x.operand(
+            exchange.id,
+            [*tx_path, "net"],
+            add=[x.operand(exchange.id, [*tx_path, "grossMinusNet"])],
+        ),
+        "eq",
+        x.operand(exchange.id, [*tx_path, "gross"], number=True),
+    )
+    return [
+        fail("DIGITZS-MONEY-02", f"{describe(exchange)}: {message}", exchange, expect=[balanced])
+    ]
 
 
 _MASK_KEYS = {"socialSecurity", "birthDate", "ein", "accountNumber", "routingNumber"}
 
 
-def _mask_problems(value: Any, path: str, out: list[str]) -> None:
+def _mask_problems(
+    value: Any,
+    path: str,
+    out: list[str],
+    steps: list[str | int],
+    masks: list[tuple[list[Any], str]],
+) -> None:
     if isinstance(value, dict):
         for key, child in value.items():
             where = f"{path}.{key}"
             if key in _MASK_KEYS or (key == "number" and path.endswith(".card")):
                 if isinstance(child, str) and child and not _MASKED.match(child):
                     out.append(f"{where} is not masked as xxxx + last four")
+                    masks.append(([*steps, key], MASKED))
             elif key == "code" and path.endswith(".card"):
                 if isinstance(child, str) and child and set(child) != {"x"}:
                     out.append(f"{where} (CVV) is not masked as xxx")
+                    masks.append(([*steps, key], "x+"))
             else:
-                _mask_problems(child, where, out)
+                _mask_problems(child, where, out, [*steps, key], masks)
     elif isinstance(value, list):
         for index, child in enumerate(value):
-            _mask_problems(child, f"{path}[{index}]", out)
+            _mask_problems(child, f"{path}[{index}]", out, [*steps, index], masks)
 
 
 def masked_details(exchange: Exchange) -> list[Finding]:
@@ -368,7 +516,15 @@ def masked_details(exchange: Exchange) -> list[Finding]:
     except ValueError:
         return []
     problems: list[str] = []
-    _mask_problems(body, "$", problems)
+    masks: list[tuple[list[Any], str]] = []
+    _mask_problems(body, "$", problems, [], masks)
     if not problems:
         return []
-    return [fail("DIGITZS-MASK-02", f"{describe(exchange)}: {'; '.join(problems[:4])}", exchange)]
+    return [
+        fail(
+            "DIGITZS-MASK-02",
+            f"{describe(exchange)}: {'; '.join(problems[:4])}",
+            exchange,
+            expect=[x.json_matches(exchange.id, path, pattern) for path, pattern in masks],
+        )
+    ]

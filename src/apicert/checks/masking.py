@@ -13,14 +13,25 @@ import contextlib
 import json
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from apicert import expect as x
 from apicert.checks.base import describe, fail
 from apicert.model import Exchange, Finding
 
-__all__ = ["MaskingObserver", "Sensitive", "leaks", "sensitive_values"]
+__all__ = [
+    "MaskingObserver",
+    "Origin",
+    "Sensitive",
+    "leaks",
+    "sensitive_origins",
+    "sensitive_values",
+]
+
+# Where a sensitive value was sent: (exchange id, path in that request's JSON body).
+Origin = tuple[str, list[str | int]]
 
 _KINDS: dict[str, str] = {
     "number": "card number",
@@ -84,6 +95,34 @@ def _walk(value: Any, key: str | None, out: set[Sensitive]) -> None:
         out.add(Sensitive(kind, digits))
 
 
+def _paths(value: Any, key: str | None, path: list[str | int], out: dict[str, list[Any]]) -> None:
+    if isinstance(value, dict):
+        for child_key, child in value.items():
+            _paths(child, str(child_key), [*path, str(child_key)], out)
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            _paths(child, key, [*path, index], out)
+    else:
+        found: set[Sensitive] = set()
+        _walk(value, key, found)
+        for item in found:
+            out.setdefault(item.digits, path)
+
+
+def sensitive_origins(exchange: Exchange) -> dict[str, Origin]:
+    """Digits of each sensitive value of ``exchange``'s JSON request body -> (its id, the path
+    where the body holds it); {} for a body that is not JSON."""
+    if not exchange.request_body:
+        return {}
+    try:
+        parsed = json.loads(exchange.request_body)
+    except (ValueError, RecursionError):
+        return {}
+    paths: dict[str, list[Any]] = {}
+    _paths(parsed, None, [], paths)
+    return {digits: (exchange.id, path) for digits, path in paths.items()}
+
+
 def sensitive_values(request_body: str | None) -> set[Sensitive]:
     """The card numbers, SSNs, account and routing numbers in a request body: in JSON, the
     values of the fields that name them; in any other body, every Luhn-valid 13-19 digit run."""
@@ -101,24 +140,38 @@ def sensitive_values(request_body: str | None) -> set[Sensitive]:
     return found
 
 
-def leaks(exchange: Exchange, sent: Iterable[Sensitive], requirement: str) -> list[Finding]:
+def leaks(
+    exchange: Exchange,
+    sent: Iterable[Sensitive],
+    requirement: str,
+    origins: Mapping[str, Origin] | None = None,
+) -> list[Finding]:
     """Findings on ``requirement`` for each value of ``sent`` that ``exchange``'s response body
-    or headers show in full. The message names the kind and the last four digits only."""
+    or headers show in full. The message names the kind and the last four digits only; the
+    expectations say that the value sent (where ``origins`` knows the request) does not come
+    back in full."""
     # A value shown in full is a whole digit run of the response, once the spaces and dashes
     # between digits are removed ("4242 4242 ..." and "123-45-6789" count as shown in full).
     runs: set[str] = set()
     for text in [exchange.response_body or "", *exchange.response_headers.values()]:
         runs.update(_DIGITS.findall(_SEPARATOR.sub("", text)))
-    hits = sorted((v.kind, v.tail) for v in sent if v.digits in runs)
+    shown_values = [v for v in sent if v.digits in runs]
+    hits = sorted((v.kind, v.tail) for v in shown_values)
     shown = [f"{kind} ending {tail}" for kind, tail in dict.fromkeys(hits)]
     if not shown:
         return []
+    promise = []
+    for value in sorted(shown_values, key=lambda v: v.digits):
+        origin = (origins or {}).get(value.digits)
+        if origin is not None:
+            promise.append(x.not_echoed(exchange.id, origin[1], origin[0]))
     return [
         fail(
             requirement,
             f"{describe(exchange)}: shows in full the {', '.join(shown)} the harness sent "
             "(PCI DSS 3.4: at most the last four digits)",
             exchange,
+            expect=promise,
         )
     ]
 
@@ -130,14 +183,19 @@ class MaskingObserver:
     def __init__(self, requirement: str) -> None:
         self.requirement = requirement
         self._sent: set[Sensitive] = set()
+        self._origins: dict[str, Origin] = {}
         self._lock = threading.Lock()
 
     def observe(self, exchange: Exchange) -> list[Finding]:
         """Learn from ``exchange``'s request, then check its response."""
         learnt = sensitive_values(exchange.request_body)
+        where = sensitive_origins(exchange) if learnt else {}
         with self._lock:
             self._sent |= learnt
+            # The latest sender: the exchange itself, or the closest earlier one (the same test).
+            self._origins.update(where)
             sent = set(self._sent)
+            origins = dict(self._origins)
         if exchange.response_body is None:
             return []
-        return leaks(exchange, sent, self.requirement)
+        return leaks(exchange, sent, self.requirement, origins)

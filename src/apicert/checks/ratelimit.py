@@ -19,8 +19,9 @@ import re
 from bisect import bisect_left
 from collections.abc import Sequence
 from email.utils import parsedate_to_datetime
-from typing import Protocol
+from typing import Any, Protocol
 
+from apicert import expect as x
 from apicert.checks.base import describe, fail, json_body, review
 from apicert.model import Exchange, Finding
 
@@ -243,16 +244,30 @@ def refusal_body_json(result: ProbeLike, requirement: str) -> list[Finding]:
                 bad.append((sample, problem))
     if not bad:
         return []
+    shown = _evidence([s for s, _ in bad])
     return [
         fail(
             requirement,
             f"{len(bad)} 429 answers without a JSON body; first: {bad[0][1]}",
-            *_evidence([s for s, _ in bad]),
+            *shown,
+            expect=[x.json_body(e.id) for e in shown],
         )
     ]
 
 
 _DELAY_SECONDS = re.compile(r"^[0-9]+$")
+# Retry-After as delay-seconds or an IMF-fixdate HTTP-date (RFC 9110 §10.2.3), for expectations.
+RETRY_AFTER = r"\s*([0-9]+|[A-Z][a-z]{2}, [0-9]{2} [A-Z][a-z]{2} [0-9]{4} [0-9:]{8} GMT)\s*"
+RATELIMIT_FIELDS = ("RateLimit", "RateLimit-Policy", "RateLimit-Limit", "X-RateLimit-Limit")
+
+
+def _when_refused(exchange: Exchange, *alternatives: dict[str, Any]) -> dict[str, Any]:
+    """A promise about a 429 answer: it holds when the answer is not a 429 (a replay at its own
+    pace may not be refused at all) or when one of ``alternatives`` holds. The pace-dependent
+    promises (below/above the limit, recovery, the enforced rate) get no expectations: a replay
+    re-sends one request at a time and cannot reproduce the probe's timing."""
+    not_refused = x.compare(x.operand(exchange.id, status=True), "ne", x.operand(value=429))
+    return x.any_of(not_refused, *alternatives)
 
 
 def _retry_after_problem(value: str | None) -> str | None:
@@ -278,11 +293,15 @@ def retry_after_present(result: ProbeLike, requirement: str) -> list[Finding]:
                 bad.append((sample, problem))
     if not bad:
         return []
+    shown = _evidence([s for s, _ in bad])
     return [
         fail(
             requirement,
             f"{len(bad)} 429 answers with a missing or malformed Retry-After; first: {bad[0][1]}",
-            *_evidence([s for s, _ in bad]),
+            *shown,
+            expect=[
+                _when_refused(e, x.header_matches(e.id, "Retry-After", RETRY_AFTER)) for e in shown
+            ],
         )
     ]
 
@@ -380,12 +399,17 @@ def ratelimit_headers(
             malformed.append((sample, problems[0]))
     findings: list[Finding] = []
     if missing:
+        shown = _evidence(missing)
         findings.append(
             fail(
                 requirement,
                 f"{len(missing)} of {len(refused)} 429 answers carry no RateLimit, "
                 "RateLimit-* or X-RateLimit-* header",
-                *_evidence(missing),
+                *shown,
+                expect=[
+                    _when_refused(e, *(x.header_present(e.id, h) for h in RATELIMIT_FIELDS))
+                    for e in shown
+                ],
             )
         )
     if malformed:
