@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from apicert import expect as x
 from apicert.checks.base import fail
 from apicert.checks.connectfi import (
     error_envelope,
@@ -83,7 +84,16 @@ def test_token_past_its_expiry_is_refused(
     )
     if before.status == 401:
         verdict.require(
-            [fail("CONNECTFI-AUTH-03", "a token fresh from get-token is refused with 401", before)]
+            [
+                fail(
+                    "CONNECTFI-AUTH-03",
+                    "a token fresh from get-token is refused with 401",
+                    before,
+                    expect=[
+                        x.compare(x.operand(before.id, status=True), "ne", x.operand(value=401))
+                    ],
+                )
+            ]
         )
     clock.advance(max(0.0, expiry.timestamp() - clock.now()) + 1.0)
     after = connectfi.get(

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from apicert import expect as x
 from apicert.checks.base import fail
 from apicert.checks.connectfi import success_envelope
 from apicert.http import Client
@@ -39,6 +40,7 @@ def test_document_upload_takes_multipart(
                     "CONNECTFI-BODY-01",
                     f"multipart upload answered {uploaded.status or uploaded.error}",
                     uploaded,
+                    expect=[x.status_in(uploaded.id, [200, 201])],
                 )
             ]
         )

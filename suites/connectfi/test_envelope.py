@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from apicert import expect as x
 from apicert.checks.base import fail
 from apicert.checks.connectfi import envelope, error_envelope, success_envelope, unique_request_ids
 from apicert.http import Client
@@ -31,6 +32,7 @@ def test_health_answers_the_success_envelope(connectfi: Client, verdict: Verdict
                     "CONNECTFI-HEALTH-01",
                     f"GET /health answered {exchange.status or exchange.error}",
                     exchange,
+                    expect=[x.status_in(exchange.id, [200])],
                 )
             ]
         )
@@ -49,7 +51,14 @@ def test_not_found_answers_the_error_shape(connectfi: Client, verdict: Verdict) 
     exchange = connectfi.get("/customer/status/cstap_doesNotExist0000000000")
     if exchange.status is not None and exchange.status < 300:
         verdict.check(
-            [fail("CONNECTFI-ENV-06", "unknown customer answered as a success", exchange)]
+            [
+                fail(
+                    "CONNECTFI-ENV-06",
+                    "unknown customer answered as a success",
+                    exchange,
+                    expect=[x.status_between(exchange.id, 300, 599)],
+                )
+            ]
         )
     verdict.check(error_envelope(exchange))
 

@@ -21,13 +21,14 @@ def test_borrower_lifecycle_answers_200_with_the_resource(digifi: Client, verdic
     verdict.check(resource(STEP, created, "create a borrower"), stop=True)
     borrower_id = str(body_of(created)["id"])
     path = f"/api/borrowers/{borrower_id}"
-    verdict.check(resource(STEP, digifi.get(path), "get it", expected_id=borrower_id))
+    got = digifi.get(path)
+    verdict.check(resource(STEP, got, "get it", expected_id=borrower_id, created=created))
     update = {"variables": {"borrower_first_name": "Grace"}}
-    verdict.check(
-        resource(STEP, digifi.put(path, json=update), "update it", expected_id=borrower_id)
-    )
+    put = digifi.put(path, json=update)
+    verdict.check(resource(STEP, put, "update it", expected_id=borrower_id, created=created))
     verdict.check(status_is(STEP, digifi.get("/api/borrowers", params={"count": 2}), 200, "list"))
-    verdict.check(resource(STEP, digifi.delete(path), "delete it", expected_id=borrower_id))
+    gone = digifi.delete(path)
+    verdict.check(resource(STEP, gone, "delete it", expected_id=borrower_id, created=created))
 
 
 @pytest.mark.requirement("DIGIFI-STATUS-02")

@@ -1,11 +1,12 @@
 """Request bodies for Digitzs, valid by the formats the seed documents. Card, SSN, EIN, account and
-routing numbers are fresh sandbox data per call, still masked in every artifact."""
+routing numbers are fresh sandbox data per call (from the run's seed), still masked in every
+artifact."""
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
+from apicert import seeding
 from apicert.strategies import BRAND_PREFIXES, aba_checksum_ok, luhn_check_digit
 
 ADDRESS = {
@@ -20,13 +21,13 @@ EXPIRY = "1230"
 
 
 def _digits(count: int) -> str:
-    return "".join(str(secrets.randbelow(10)) for _ in range(count))
+    return "".join(str(seeding.randbelow(10)) for _ in range(count))
 
 
 def card_number(brand: str = "visa") -> str:
     """A fresh Luhn-valid card number of ``brand``."""
     prefixes, length = BRAND_PREFIXES[brand]
-    prefix = prefixes[secrets.randbelow(len(prefixes))]
+    prefix = prefixes[seeding.randbelow(len(prefixes))]
     partial = prefix + _digits(length - len(prefix) - 1)
     return partial + luhn_check_digit(partial)
 
@@ -39,18 +40,18 @@ def routing_number() -> str:
 
 def ssn() -> str:
     """A fresh SSN-shaped nine-digit number."""
-    area, group = secrets.randbelow(799) + 100, secrets.randbelow(98) + 1
-    return f"{area:03d}{group:02d}{secrets.randbelow(9998) + 1:04d}"
+    area, group = seeding.randbelow(799) + 100, seeding.randbelow(98) + 1
+    return f"{area:03d}{group:02d}{seeding.randbelow(9998) + 1:04d}"
 
 
 def account_number() -> str:
     """A fresh ten-digit bank account number."""
-    return str(secrets.randbelow(9) + 1) + _digits(9)
+    return str(seeding.randbelow(9) + 1) + _digits(9)
 
 
 def name(prefix: str = "Shop") -> str:
     """A fresh display name."""
-    return f"{prefix} {secrets.token_hex(4)}"
+    return f"{prefix} {seeding.unique_hex(4)}"
 
 
 def _data(kind: str, attributes: dict[str, Any]) -> dict[str, Any]:
@@ -103,7 +104,7 @@ def customer(merchant_id: str, customer_name: str | None = None) -> dict[str, An
         {
             "merchantId": merchant_id,
             "name": customer_name or name("Customer"),
-            "externalId": secrets.token_hex(6),
+            "externalId": seeding.unique_hex(6),
         },
     )
 
@@ -152,7 +153,7 @@ def bank_token(customer_id: str) -> dict[str, Any]:
 
 
 def _transaction(amount: int | str) -> dict[str, str]:
-    return {"amount": str(amount), "currency": "USD", "invoice": secrets.token_hex(4)}
+    return {"amount": str(amount), "currency": "USD", "invoice": seeding.token_hex(4)}
 
 
 def card_payment(merchant_id: str, amount: int | str, number: str | None = None) -> dict[str, Any]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from apicert import expect as x
 from apicert.auth import AuthError, DigitzsAuth
-from apicert.checks.base import fail
+from apicert.checks.base import NONEMPTY, fail
 from apicert.checks.digitzs import refused
 from apicert.control import SandboxControl
 from apicert.http import Client
@@ -37,8 +38,18 @@ def _issued(requirement: str, exchange: Exchange, attribute: str) -> list[Findin
         problems.append(f"no attributes.{attribute}")
     if not problems:
         return []
+    promise = [
+        x.status_in(exchange.id, [200]),
+        x.json_equals(exchange.id, ["data", "type"], "auth"),
+        x.json_matches(exchange.id, ["data", "attributes", attribute], NONEMPTY),
+    ]
     return [
-        fail(requirement, f"{exchange.method} {exchange.path}: {'; '.join(problems)}", exchange)
+        fail(
+            requirement,
+            f"{exchange.method} {exchange.path}: {'; '.join(problems)}",
+            exchange,
+            expect=promise,
+        )
     ]
 
 
@@ -77,14 +88,26 @@ def test_app_key_gives_a_token_that_works(
         if exc.refused:
             raise
         last = digitzs.last
-        verdict.require([fail("DIGITZS-AUTH-03", str(exc), *([last] if last else []))])
+        worked = [x.status_between(last.id, 200, 299)] if last else []
+        verdict.require(
+            [fail("DIGITZS-AUTH-03", str(exc), *([last] if last else []), expect=worked)]
+        )
         return
     issued = digitzs.last
     assert issued is not None
     verdict.check(_issued("DIGITZS-AUTH-03", issued, "appToken"))
     used = digitzs.get(PROBE, auth=False, headers=auth.headers_for(token))
     if used.status != 200:
-        verdict.check([fail("DIGITZS-AUTH-03", f"a fresh app token got {used.status}", used)])
+        verdict.check(
+            [
+                fail(
+                    "DIGITZS-AUTH-03",
+                    f"a fresh app token got {used.status}",
+                    used,
+                    expect=[x.status_in(used.id, [200])],
+                )
+            ]
+        )
 
 
 @pytest.mark.requirement("DIGITZS-AUTH-04")
@@ -95,7 +118,16 @@ def test_token_older_than_an_hour_is_refused(
     token = auth.new_token(digitzs)
     fresh = digitzs.get(PROBE, auth=False, headers=auth.headers_for(token))
     if fresh.status != 200:
-        verdict.require([fail("DIGITZS-AUTH-03", f"a fresh app token got {fresh.status}", fresh)])
+        verdict.require(
+            [
+                fail(
+                    "DIGITZS-AUTH-03",
+                    f"a fresh app token got {fresh.status}",
+                    fresh,
+                    expect=[x.status_in(fresh.id, [200])],
+                )
+            ]
+        )
     if not clock.has_clock():
         # No simulated clock: use a token an earlier run saved, or really wait when allowed.
         shelf = TokenShelf(digitzs.base_url, auth.api_key)
@@ -140,7 +172,16 @@ def test_token_verification_tells_valid_from_unknown(
     token = auth.token(digitzs)
     valid = digitzs.get("/auth/token", auth=False, headers=auth.headers_for(token))
     if valid.status != 200:
-        verdict.check([fail("DIGITZS-AUTH-05", f"a valid token verified {valid.status}", valid)])
+        verdict.check(
+            [
+                fail(
+                    "DIGITZS-AUTH-05",
+                    f"a valid token verified {valid.status}",
+                    valid,
+                    expect=[x.status_in(valid.id, [200])],
+                )
+            ]
+        )
     bogus = "x" * 40 + "not-a-token-the-vendor-issued"
     unknown = digitzs.get("/auth/token", auth=False, headers=auth.headers_for(bogus))
     verdict.check(refused("DIGITZS-AUTH-05", unknown, (401,)))
@@ -160,7 +201,16 @@ def test_new_app_key_makes_the_old_one_unusable(
     auth.invalidate()
     after = digitzs.get(PROBE)
     if after.status != 200:
-        verdict.check([fail("DIGITZS-AUTH-06", "the new appKey's token was refused", after)])
+        verdict.check(
+            [
+                fail(
+                    "DIGITZS-AUTH-06",
+                    "the new appKey's token was refused",
+                    after,
+                    expect=[x.status_in(after.id, [200])],
+                )
+            ]
+        )
 
 
 @pytest.mark.readonly

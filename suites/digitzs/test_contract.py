@@ -13,6 +13,7 @@ from schemathesis import GenerationMode
 
 from apicert.auth import DigitzsAuth
 from apicert.checks.base import fail
+from apicert.checks.contract import schemathesis_expectations
 from apicert.checks.digitzs import envelope, masked_details
 from apicert.contract import as_schemathesis_check, failure_text, load_openapi
 from apicert.http import Client
@@ -89,8 +90,10 @@ def send(case: Any, client: Client, verdict: Verdict, auth: DigitzsAuth) -> None
     try:
         case.validate_response(response)
     except Exception as exc:  # Schemathesis raises a FailureGroup (or one Failure)
+        text = failure_text(exc)
+        promise = schemathesis_expectations(text, exchange.id)
         verdict.require(
-            [fail(CONTRACT_01, f"{case.operation.label}: {failure_text(exc)}", exchange)]
+            [fail(CONTRACT_01, f"{case.operation.label}: {text}", exchange, expect=promise)]
         )
 
 

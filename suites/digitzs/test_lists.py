@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from apicert import expect as x
 from apicert.checks.base import fail
 from apicert.checks.digitzs import more_consistent, owned_by, refused, within_dates
 from apicert.http import Client
@@ -55,7 +56,18 @@ def test_limit_items_and_more_agree(
         verdict.check(more_consistent(pages[limit], pages[10]))
     if len(entries_of(pages[10])) != 3:
         verdict.check(
-            [fail("DIGITZS-LIST-01", "a merchant with 3 customers lists another number", pages[10])]
+            [
+                fail(
+                    "DIGITZS-LIST-01",
+                    "a merchant with 3 customers lists another number",
+                    pages[10],
+                    expect=[
+                        x.compare(
+                            x.operand(pages[10].id, ["data"], length=True), "eq", x.operand(value=3)
+                        )
+                    ],
+                )
+            ]
         )
     small = verdict.step(RES_01, digitzs.get("/merchants?limit=1"), "list merchants")
     large = verdict.step(RES_01, digitzs.get("/merchants?limit=100"), "list merchants")
@@ -106,7 +118,12 @@ def test_payments_filter_by_date_range(
     try:
         day = datetime.fromisoformat(str(created).replace("Z", "+00:00")).astimezone(UTC).date()
     except ValueError:
-        verdict.require([fail("DIGITZS-LIST-05", f"payment created {created!r} is no date", got)])
+        iso = x.json_matches(
+            got.id, ["data", "attributes", "created"], r"[0-9]{4}-[0-9]{2}-[0-9]{2}T.*"
+        )
+        verdict.require(
+            [fail("DIGITZS-LIST-05", f"payment created {created!r} is no date", got, expect=[iso])]
+        )
         return
     before = day - timedelta(days=1)
     same = digitzs.get(f"/payments?id={merchant_id}&limit=100&start={day:%Y%m%d}&end={day:%Y%m%d}")
@@ -126,33 +143,57 @@ def test_created_resources_read_back(
 ) -> None:
     body = payloads.merchant()
     name = body["data"]["attributes"]["accountName"]
-    merchant_id = str(
-        data_of(verdict.step(RES_01, digitzs.post("/merchants", json=body), "create")).get("id")
-    )
-    expectations = {f"/merchants/{merchant_id}": {"accountName": name}}
+    merchant = verdict.step(RES_01, digitzs.post("/merchants", json=body), "create")
+    merchant_id = str(data_of(merchant).get("id"))
+    # Where each expected value comes from (an operand: the request sent, the id an answer gave,
+    # or a literal), so the expectations compare values and never write a run's ids.
+    sent = ["data", "attributes"]
+    merchant_is = x.operand(merchant.id, ["data", "id"])
+    expectations = {
+        f"/merchants/{merchant_id}": {
+            "accountName": (name, x.operand(merchant.id, [*sent, "accountName"], side="request"))
+        }
+    }
     customer_body = payloads.customer(merchant_id)
     made = verdict.step(RES_01, digitzs.post("/customers", json=customer_body), "create a customer")
     customer_id = data_of(made).get("id")
     expectations[f"/customers/{customer_id}"] = {
-        "name": customer_body["data"]["attributes"]["name"],
-        "merchantId": merchant_id,
+        "name": (
+            customer_body["data"]["attributes"]["name"],
+            x.operand(made.id, [*sent, "name"], side="request"),
+        ),
+        "merchantId": (merchant_id, merchant_is),
     }
     token_id = new_card_token(str(customer_id))
-    expectations[f"/tokens/{token_id}"] = {"customerId": customer_id, "tokenType": "card"}
+    expectations[f"/tokens/{token_id}"] = {
+        "customerId": (customer_id, x.operand(made.id, ["data", "id"])),
+        "tokenType": ("card", x.operand(value="card")),
+    }
     paid = verdict.step(
         RES_01, digitzs.post("/payments", json=payloads.card_payment(merchant_id, 999)), "pay"
     )
     expectations[f"/payments/{data_of(paid).get('id')}"] = {
-        "paymentType": "card",
-        "merchantId": merchant_id,
+        "paymentType": ("card", x.operand(value="card")),
+        "merchantId": (merchant_id, merchant_is),
     }
     for path, wanted in expectations.items():
         got = verdict.step(RES_01, digitzs.get(path), f"read {path}")
         attributes = attributes_of(got)
-        wrong = {k: attributes.get(k) for k, v in wanted.items() if attributes.get(k) != v}
+        wrong = {k: attributes.get(k) for k, (v, _) in wanted.items() if attributes.get(k) != v}
         if wrong:
+            promise = [
+                x.compare(x.operand(got.id, [*sent, key]), "eq", source)
+                for key, (_, source) in wanted.items()
+            ]
             verdict.check(
-                [fail(RES_01, f"GET {path.split('/')[1]}: differs in {sorted(wrong)}", got)]
+                [
+                    fail(
+                        RES_01,
+                        f"GET {path.split('/')[1]}: differs in {sorted(wrong)}",
+                        got,
+                        expect=promise,
+                    )
+                ]
             )
 
 

@@ -25,6 +25,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from apicert import expect as x
 from apicert.checks.base import fail
 from apicert.http import Client
 from apicert.model import Exchange
@@ -42,9 +43,12 @@ STEPS = 5
 class Disagreement(AssertionError):
     """The API and the model disagree; ``exchange`` is the evidence."""
 
-    def __init__(self, message: str, exchange: Exchange) -> None:
+    def __init__(
+        self, message: str, exchange: Exchange, expect: list[dict[str, Any]] | None = None
+    ) -> None:
         super().__init__(message)
         self.exchange = exchange
+        self.expect = list(expect or [])
 
 
 @dataclass
@@ -77,18 +81,31 @@ def machine_for(client: Client) -> type[RuleBasedStateMachine]:
             accepted = exchange.status == 200
             if accepted != ok:
                 wanted = "accepted" if ok else "refused"
+                promise = (
+                    x.status_in(exchange.id, [200])
+                    if ok
+                    else x.compare(x.operand(exchange.id, status=True), "ne", x.operand(value=200))
+                )
                 raise Disagreement(
-                    f"{what}: model says {wanted}, API answered {exchange.status}", exchange
+                    f"{what}: model says {wanted}, API answered {exchange.status}",
+                    exchange,
+                    [promise],
                 )
             if ok and not isinstance(data_of(exchange).get("id"), str):
-                raise Disagreement(f"{what}: accepted without an id", exchange)
+                raise Disagreement(
+                    f"{what}: accepted without an id",
+                    exchange,
+                    [x.json_type(exchange.id, ["data", "id"], "string")],
+                )
             return data_of(exchange)
 
         def _exists(self, path: str) -> None:
             got = client.get(path)
             if got.status != 200:
                 raise Disagreement(
-                    f"GET {path.split('/')[1]}: created, but answered {got.status}", got
+                    f"GET {path.split('/')[1]}: created, but answered {got.status}",
+                    got,
+                    [x.status_in(got.id, [200])],
                 )
 
         def _paid(self, merchant: str, exchange: Exchange, amount: int) -> str:
@@ -191,9 +208,15 @@ def machine_for(client: Client) -> type[RuleBasedStateMachine]:
                 listed = client.get(f"/payments?id={merchant}&limit=100")
                 seen = listed_ids(listed)
                 if seen is not None and seen != expected:
+                    count = x.compare(
+                        x.operand(listed.id, ["data"], length=True),
+                        "eq",
+                        x.operand(value=len(expected)),
+                    )
                     raise Disagreement(
                         f"merchant lists {len(seen)} payments, the model knows {len(expected)}",
                         listed,
+                        [count],
                     )
 
     return DigitzsModel
@@ -214,4 +237,4 @@ def test_api_agrees_with_the_model(digitzs: Client, verdict: Verdict) -> None:
     try:
         run_state_machine_as_test(machine_for(digitzs), settings=options)
     except Disagreement as exc:
-        verdict.require([fail(MODEL_01, str(exc), exc.exchange)])
+        verdict.require([fail(MODEL_01, str(exc), exc.exchange, expect=exc.expect)])

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from apicert import expect as x
 from apicert.checks.base import fail
 from apicert.checks.digitzs import card_fees, net_balances, refused
 from apicert.http import Client
@@ -77,7 +78,20 @@ def test_ach_payment_is_accepted(digitzs: Client, verdict: Verdict, merchant: st
     verdict.step("DIGITZS-PAY-01", paid, "pay by ACH")
     attributes = attributes_of(paid)
     if attributes.get("paymentType") != "ACH" or _transaction(attributes).get("amount") != "4000":
-        verdict.check([fail("DIGITZS-PAY-01", "the ACH answer lacks its type or amount", paid)])
+        promise = [
+            x.json_equals(paid.id, ["data", "attributes", "paymentType"], "ACH"),
+            x.json_equals(paid.id, ["data", "attributes", "transaction", "amount"], "4000"),
+        ]
+        verdict.check(
+            [
+                fail(
+                    "DIGITZS-PAY-01",
+                    "the ACH answer lacks its type or amount",
+                    paid,
+                    expect=promise,
+                )
+            ]
+        )
 
 
 @pytest.mark.requirement("DIGITZS-PAY-02")
@@ -94,7 +108,20 @@ def test_token_payment_uses_a_stored_card(
     verdict.step("DIGITZS-PAY-02", paid, "pay with a stored token")
     attributes = attributes_of(paid)
     if attributes.get("paymentType") != "token" or _transaction(attributes).get("amount") != "300":
-        verdict.check([fail("DIGITZS-PAY-02", "the token answer lacks its type or amount", paid)])
+        promise = [
+            x.json_equals(paid.id, ["data", "attributes", "paymentType"], "token"),
+            x.json_equals(paid.id, ["data", "attributes", "transaction", "amount"], "300"),
+        ]
+        verdict.check(
+            [
+                fail(
+                    "DIGITZS-PAY-02",
+                    "the token answer lacks its type or amount",
+                    paid,
+                    expect=promise,
+                )
+            ]
+        )
     unknown = digitzs.post(
         "/payments", json=payloads.token_payment(merchant, customer, "apicert-no-such-token", 300)
     )

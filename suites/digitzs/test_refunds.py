@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from apicert.checks.base import fail
+from apicert import expect as x
+from apicert.checks.base import NONEMPTY, fail
 from apicert.checks.digitzs import refused
 from apicert.http import Client
 from apicert.verdict import Verdict
@@ -28,10 +29,20 @@ def test_refunds_up_to_the_remainder(
     rest = digitzs.post("/payments", json=payloads.refund(merchant, original, 400))
     if rest.status != 200:
         message = f"refunding the last 400 cents got {rest.status}"
+        served = [x.status_in(rest.id, [200])]
         if over.status == 200:
-            verdict.check([fail("DIGITZS-REFUND-02", "the refused over-refund was counted", rest)])
+            verdict.check(
+                [
+                    fail(
+                        "DIGITZS-REFUND-02",
+                        "the refused over-refund was counted",
+                        rest,
+                        expect=served,
+                    )
+                ]
+            )
         else:
-            verdict.check([fail("DIGITZS-REFUND-01", message, rest)])
+            verdict.check([fail("DIGITZS-REFUND-01", message, rest, expect=served)])
     again = digitzs.post("/payments", json=payloads.refund(merchant, original, 1))
     verdict.check(refused("DIGITZS-REFUND-02", again, (400, 409)))
 
@@ -62,8 +73,25 @@ def test_split_within_and_beyond_the_total(
             or answered.get("amount") != str(split)
             or not answered.get("splitId")
         ):
+            split_at = ["data", "attributes", "split"]
+            promise = [
+                x.compare(
+                    x.operand(paid.id, [*split_at, "merchantId"]),
+                    "eq",
+                    x.operand(paid.id, [*split_at, "merchantId"], side="request"),
+                ),
+                x.json_equals(paid.id, [*split_at, "amount"], str(split)),
+                x.json_matches(paid.id, [*split_at, "splitId"], NONEMPTY),
+            ]
             verdict.check(
-                [fail("DIGITZS-SPLIT-01", "the split answer lacks merchantId/amount/splitId", paid)]
+                [
+                    fail(
+                        "DIGITZS-SPLIT-01",
+                        "the split answer lacks merchantId/amount/splitId",
+                        paid,
+                        expect=promise,
+                    )
+                ]
             )
     beyond = digitzs.post("/payments", json=payloads.split_payment(merchant, partner, 500, 501))
     verdict.check(refused("DIGITZS-SPLIT-02", beyond, (400, 409)))

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from apicert import expect as x
 from apicert.checks.base import fail
 from apicert.http import Client
 from apicert.verdict import Verdict
@@ -48,9 +49,19 @@ def test_invalid_bodies_get_4xx(digitzs: Client, verdict: Verdict, new_merchant:
                         "DIGITZS-VAL-01",
                         f"{what}: POST {path} answered {exchange.status}",
                         exchange,
+                        expect=[x.status_between(exchange.id, 400, 499)],
                     )
                 ]
             )
     raw = digitzs.post("/payments", data=b"{not json", headers={"Content-Type": "application/json"})
     if raw.status is None or not 400 <= raw.status < 500:
-        verdict.check([fail("DIGITZS-VAL-01", f"a non-JSON body answered {raw.status}", raw)])
+        verdict.check(
+            [
+                fail(
+                    "DIGITZS-VAL-01",
+                    f"a non-JSON body answered {raw.status}",
+                    raw,
+                    expect=[x.status_between(raw.id, 400, 499)],
+                )
+            ]
+        )
