@@ -14,14 +14,18 @@ Promises:
 from __future__ import annotations
 
 import itertools
+import json
 import re
+import tempfile
 import threading
 import time
+from array import array
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -62,17 +66,26 @@ class ClientLimits:
 
 
 class Recorder:
-    """A thread-safe log of every exchange of a run.
+    """A thread-safe log of every exchange of a run, written out rather than held.
 
-    Raw :class:`Exchange` objects are handed to checks and not kept; the log keeps only the
-    redacted ``to_dict()`` form, which is what reports and cassettes may contain.
+    Raw :class:`Exchange` objects are handed to checks and not kept. The redacted ``to_dict()``
+    form (the only form reports and cassettes may contain) is appended as one JSON line to an
+    anonymous temporary file (``spill_dir``, else the system temp dir); memory holds only an
+    ``id -> (offset, length)`` index, so a run's memory does not grow with its exchanges. The
+    file has no name on disk on POSIX and is gone when the recorder is closed or the process
+    ends. :meth:`get` reads one form back, :meth:`iter` streams them in the order recorded.
     """
 
-    def __init__(self, redactor: Redactor | None = None) -> None:
+    def __init__(self, redactor: Redactor | None = None, spill_dir: Path | None = None) -> None:
         self.redactor = redactor or Redactor()
+        self.spill_dir = spill_dir
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
-        self._log: dict[str, dict[str, Any]] = {}
+        self._file: IO[bytes] | None = None
+        self._end = 0
+        self._slot: dict[str, int] = {}  # exchange id -> position in the arrays below
+        self._offsets = array("q")
+        self._lengths = array("q")
         self.current_test: str | None = None
         self.prefix = "ex"
         self._local = threading.local()
@@ -85,34 +98,88 @@ class Recorder:
         return f"{self.prefix}-{next(self._counter):06d}"
 
     def add(self, exchange: Exchange) -> None:
-        """Store the redacted form of ``exchange``."""
+        """Write the redacted form of ``exchange`` out, then hand the raw one to listeners."""
         exchange.test = exchange.test or self.current_test
         for learn in list(self.learners):
             learn(exchange, self.redactor)
         redacted = _cap_bodies(self.redactor.exchange(exchange.to_dict()))
+        line = json.dumps(redacted, ensure_ascii=False).encode("utf-8") + b"\n"
         with self._lock:
-            self._log[exchange.id] = redacted
+            handle = self._spill()
+            handle.seek(self._end)
+            handle.write(line)
+            slot = self._slot.get(exchange.id)
+            if slot is None:  # a re-recorded id replaces its form and keeps its place
+                self._slot[exchange.id] = len(self._offsets)
+                self._offsets.append(self._end)
+                self._lengths.append(len(line))
+            else:
+                self._offsets[slot], self._lengths[slot] = self._end, len(line)
+            self._end += len(line)
         self._local.last = exchange
         for listener in list(self.listeners):
             listener(exchange)
+
+    def _spill(self) -> IO[bytes]:
+        """The spill file, opened on first use (in ``spill_dir`` when it is writable)."""
+        if self._file is None:
+            if self.spill_dir is not None:
+                with suppress(OSError):
+                    self.spill_dir.mkdir(parents=True, exist_ok=True)
+                    self._file = tempfile.TemporaryFile(  # noqa: SIM115 - open for the run
+                        prefix=".apicert-exchanges-", dir=self.spill_dir
+                    )
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(prefix="apicert-exchanges-")  # noqa: SIM115
+        return self._file
+
+    def _read(self, slot: int) -> dict[str, Any]:
+        """The form at ``slot`` (the caller holds the lock)."""
+        assert self._file is not None
+        self._file.seek(self._offsets[slot])
+        data: dict[str, Any] = json.loads(self._file.read(self._lengths[slot]))
+        return data
 
     def last_added(self) -> Exchange | None:
         """Return the raw exchange most recently recorded by this thread."""
         return getattr(self._local, "last", None)
 
     def get(self, exchange_id: str) -> dict[str, Any] | None:
-        """Return the redacted form of one exchange, or None."""
+        """Return the redacted form of one exchange (a fresh copy read back), or None."""
         with self._lock:
-            return self._log.get(exchange_id)
+            slot = self._slot.get(exchange_id)
+            return None if slot is None else self._read(slot)
+
+    def iter(self) -> Iterator[dict[str, Any]]:
+        """Yield every redacted exchange in the order recorded, one at a time from the file
+        (exchanges recorded meanwhile are included up to the count when iteration started)."""
+        with self._lock:
+            count = len(self._offsets)
+        for slot in range(count):
+            with self._lock:
+                form = self._read(slot)
+            yield form
 
     def all(self) -> list[dict[str, Any]]:
-        """Return every redacted exchange in the order recorded."""
-        with self._lock:
-            return list(self._log.values())
+        """Return every redacted exchange in the order recorded, as one list (this holds them
+        all in memory: for tests and small runs; reports stream with :meth:`iter`)."""
+        return list(self.iter())
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._log)
+            return len(self._offsets)
+
+    def close(self) -> None:
+        """Delete the spill file; the recorder is empty afterwards (new exchanges start a new
+        file)."""
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+            self._file = None
+            self._end = 0
+            self._slot.clear()
+            self._offsets = array("q")
+            self._lengths = array("q")
 
 
 # The stored (redacted) copy keeps at most this much of each body: a run against a target that

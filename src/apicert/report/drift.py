@@ -184,7 +184,8 @@ def compute_drift(
 ) -> dict[str, Any]:
     """Return, per vendor, the drift between recorded JSON responses and its OpenAPI documents.
 
-    ``exchanges`` are redacted ``Exchange.to_dict()`` forms; ``base_urls`` maps a vendor to the
+    ``exchanges`` are redacted ``Exchange.to_dict()`` forms, consumed once as a stream (pass
+    ``Recorder.iter()``: no list of them is built); ``base_urls`` maps a vendor to the
     URL its exchanges start with; ``documents`` maps a vendor to its documents (see
     :func:`load_documents`); ``versions`` to the API version under test, if known. With several
     documents each operation key ends with the file name it was judged by.
