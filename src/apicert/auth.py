@@ -278,6 +278,8 @@ class DigiFiAuth:
     """
 
     header = "api-key"
+    # Seed 000, "API Versions": the version is a date in this header (2023-12-01 when absent).
+    version_header = "api-version"
     verify_path = "/api/borrowers"
 
     def __init__(self, api_key: str) -> None:

@@ -7,9 +7,19 @@
 * ``apicert sandbox faults [VENDOR]``: list the faults and the requirement each breaks.
 * ``apicert report diff OLD NEW [--html FILE]``: what changed between two runs, and schema drift;
   exit 1 when a requirement is newly failing.
+* ``apicert report merge A.json B.json ... [--report-dir DIR]``: one results.json, report and
+  verdict from shards (``apicert run --shard K/N``); exit as ``apicert run``.
 * ``apicert selftest [--vendor V] [--fault NAME] [--jobs N]``: run the suites against every
   sandbox fault and print the kill matrix; exit 1 when a fault fails nothing it declares, fails
   something it does not, or a requirement is failed by no fault.
+* ``apicert certify --vendor V --api-version X --baseline OLD.json [--out DIR]``: run the suites
+  at a new API version, diff against the baseline, write a signed certification bundle; exit 0
+  certified, 1 not (see :mod:`apicert.certify`).
+* ``apicert verify BUNDLE``: check a bundle's digests and signature; exit 0 verified, 1 a file
+  changed, added or removed, 2 when it cannot be checked (a signed bundle and no key).
+* ``apicert repro FINDING_ID [--results FILE] [--out DIR]``: a standalone pytest file and curl
+  script reproducing one finding; ``apicert replay CASSETTE --target VENDOR=URL``: re-send a
+  ``run --record`` cassette; exit 1 while a recorded failure still fails (:mod:`apicert.replay`).
 """
 
 from __future__ import annotations
@@ -44,6 +54,13 @@ def _positive_seconds(text: str) -> float:
     if not 0 < value <= 3600:
         raise argparse.ArgumentTypeError(f"{text!r} must be above 0 and at most 3600 seconds")
     return value
+
+
+def _workers(text: str) -> str:
+    """argparse type: a worker count (0 = serial) or 'auto'."""
+    if text in ("auto", "logical") or (text.isdigit() and int(text) <= 256):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers (0-256) or 'auto'")
 
 
 def _vendor_list(values: Sequence[str]) -> list[str]:
@@ -96,7 +113,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="VENDOR:FAULT",
         help="switch a fault on in an embedded sandbox",
     )
-    run.add_argument("--seed", type=int, default=None, help="hypothesis seed (repeat a run)")
+    run.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="the run's seed: generated data and Hypothesis (repeat a run; default: picked)",
+    )
+    run.add_argument(
+        "--record",
+        action="store_true",
+        help="save every exchange (redacted) as cassettes/<vendor>.json under --report-dir",
+    )
     run.add_argument(
         "--timeout",
         type=_positive_seconds,
@@ -114,6 +141,21 @@ def build_parser() -> argparse.ArgumentParser:
         "-m", dest="markexpr", default=None, help="only run tests matching the mark expression"
     )
     run.add_argument("-v", "--verbose", action="store_true", help="one line per test")
+    _add_version_options(run)
+    run.add_argument(
+        "-n",
+        "--numprocesses",
+        type=_workers,
+        default=None,
+        metavar="N",
+        help="run tests in N worker processes (pytest-xdist), or 'auto'; same report as serial",
+    )
+    run.add_argument(
+        "--shard",
+        default=None,
+        metavar="K/N",
+        help="run only shard K of N (whole modules); join the shards with 'apicert report merge'",
+    )
     run.add_argument(
         "pytest_args", nargs=argparse.REMAINDER, help="after --, arguments passed to pytest"
     )
@@ -157,6 +199,17 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("old", metavar="OLD.json")
     diff.add_argument("new", metavar="NEW.json")
     diff.add_argument("--html", default=None, metavar="FILE", help="also write the diff as HTML")
+    merge = rsub.add_parser(
+        "merge", help="one results.json, report and verdict from several (e.g. shards)"
+    )
+    merge.add_argument("inputs", nargs="+", metavar="RESULTS.json")
+    merge.add_argument(
+        "--report-dir", default="reports", help="where the merged report goes (default: reports)"
+    )
+
+    from apicert.replay import add_parsers as add_replay_parsers
+
+    add_replay_parsers(sub)
 
     selftest = sub.add_parser(
         "selftest", help="run the suites against every sandbox fault; print the kill matrix"
@@ -178,7 +231,117 @@ def build_parser() -> argparse.ArgumentParser:
         default="reports/selftest",
         help="where the runs and kill-matrix.json/.html go (default: reports/selftest)",
     )
+    _add_certify_parsers(sub)
     return parser
+
+
+def _add_certify_parsers(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """``apicert certify`` and ``apicert verify`` (see :mod:`apicert.certify`)."""
+    certify = sub.add_parser(
+        "certify", help="certify a new API version against a baseline run; write a bundle"
+    )
+    certify.add_argument("--vendor", required=True, help="the vendor (one with API versions)")
+    certify.add_argument("--api-version", required=True, metavar="VERSION", help="the candidate")
+    certify.add_argument(
+        "--baseline", required=True, metavar="OLD.json", help="results.json of the baseline run"
+    )
+    certify.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="bundle directory, new or empty (default: reports/certify-VENDOR-VERSION)",
+    )
+    certify.add_argument("--target", default=None, metavar="URL", help="the vendor at URL")
+    certify.add_argument("-k", dest="keyword", default=None, help="only tests matching (pytest -k)")
+    certify.add_argument("--seed", type=int, default=None, help="the run's seed")
+    certify.add_argument("--timeout", type=_positive_seconds, default=None, metavar="SECONDS")
+    certify.add_argument("--known-issues", default=None, metavar="FILE")
+    certify.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="VENDOR:FAULT",
+        help="switch a fault on in the embedded sandbox (self-tests of certify)",
+    )
+    certify.add_argument("-v", "--verbose", action="store_true", help="one line per test")
+    verify = sub.add_parser("verify", help="check a certification bundle's digests and signature")
+    verify.add_argument("bundle", metavar="BUNDLE", help="the bundle directory")
+
+
+def _certify(args: argparse.Namespace) -> int:
+    """Run a certification; exit 0 certified, 1 not, 2 when it cannot start."""
+    from apicert.bundle import bundle_key
+    from apicert.certify import CertifyError, CertifyRequest, certify
+
+    vendor = args.vendor.strip().lower()
+    out = Path(args.out or f"reports/certify-{vendor}-{args.api_version}")
+    run_args: list[str] = []
+    if args.target:
+        run_args += ["--target", f"{vendor}={args.target}"]
+    if args.keyword:
+        run_args += ["-k", args.keyword]
+    if args.seed is not None:
+        run_args += ["--seed", str(args.seed)]
+    if args.timeout is not None:
+        run_args += ["--timeout", f"{args.timeout:g}"]
+    if args.known_issues:
+        run_args += ["--known-issues", args.known_issues]
+    for fault in args.fault:
+        run_args += ["--fault", fault]
+    if args.verbose:
+        run_args.append("-v")
+    request = CertifyRequest(vendor, args.api_version, Path(args.baseline), out, tuple(run_args))
+    try:
+        return certify(request, main, bundle_key())
+    except CertifyError as exc:
+        _error(str(exc))
+        return EXIT_SETUP
+    except OSError as exc:
+        _error(f"cannot write the bundle {out}: {exc.strerror or exc}")
+        return EXIT_SETUP
+
+
+def _verify(args: argparse.Namespace) -> int:
+    """Check a bundle: exit 0 verified, 1 tampered, 2 when it cannot be checked."""
+    from apicert.bundle import KEY_ENV, bundle_key, verify_bundle
+
+    try:
+        result = verify_bundle(Path(args.bundle), bundle_key())
+    except FileNotFoundError as exc:
+        _error(str(exc))
+        return EXIT_SETUP
+    for problem in result.problems:
+        print(problem)
+    if result.problems:
+        print(f"NOT verified: {len(result.problems)} problem(s) in {args.bundle}")
+        return EXIT_FAILED
+    if result.key_missing:
+        _error(
+            f"{args.bundle}: the manifest is signed; set {KEY_ENV} to the signing key to check "
+            f"the signature ({result.files} file digests match)"
+        )
+        return EXIT_SETUP
+    how = "signature checked" if result.signature_checked else "unsigned: digests only"
+    print(f"verified: {result.files} files ({how})")
+    return EXIT_OK
+
+
+def _add_version_options(parser: argparse.ArgumentParser) -> None:
+    """``--api-version`` and ``--known-issues``, shared by ``run`` and ``certify``."""
+    parser.add_argument(
+        "--api-version",
+        default=None,
+        metavar="VERSION",
+        help="the vendor API version to test (DigiFi: a date such as 2024-02-26), sent on every "
+        "request and checked against that version's OpenAPI document",
+    )
+    parser.add_argument(
+        "--known-issues",
+        default=None,
+        metavar="FILE",
+        help="known-issues registry: listed failures do not fail the run "
+        "(default: known_issues.yaml in the working directory, when present)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -202,18 +365,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "report":
         if args.report_command == "diff":
             return _report_diff(args)
-        _error("choose a report command: diff (see 'apicert report --help')")
+        if args.report_command == "merge":
+            from apicert.report.merge import merge_command
+
+            return merge_command(args.inputs, Path(args.report_dir))
+        _error("choose a report command: diff or merge (see 'apicert report --help')")
         return EXIT_SETUP
     if args.command == "selftest":
         return _selftest(args)
-    _error("choose a command: run, sandbox, report or selftest (see 'apicert --help')")
+    if args.command == "certify":
+        return _certify(args)
+    if args.command == "verify":
+        return _verify(args)
+    if args.command in ("repro", "replay"):
+        from apicert.replay import command
+
+        return command(args)
+    _error(
+        "choose a command: run, sandbox, report, selftest, certify, verify, repro or replay "
+        "(see 'apicert --help')"
+    )
     return EXIT_SETUP
 
 
 def _selftest(args: argparse.Namespace) -> int:
     """Run the kill matrix; print one line per run as it ends, then the whole matrix."""
     from apicert.sandbox.runtime import available_sandboxes, fault_catalog
-    from apicert.selftest import kill_matrix, matrix_lines, write_matrix
+    from apicert.selftest import kill_matrix, matrix_lines, write_matrix, write_report
 
     vendors = _vendor_list(args.vendor) or available_sandboxes()
     unknown = [v for v in vendors if v not in available_sandboxes()]
@@ -244,6 +422,9 @@ def _selftest(args: argparse.Namespace) -> int:
         print(line)
     json_path, html_path = write_matrix(matrix, report_dir)
     print(f"kill matrix: {json_path}, {html_path}")
+    page = write_report(matrix, report_dir)
+    if page is not None:
+        print(f"report (clean runs and the kill matrix): {page}")
     return EXIT_OK if matrix.ok else EXIT_FAILED
 
 
@@ -312,10 +493,24 @@ def _run(args: argparse.Namespace) -> int:
             "choose another with --report-dir"
         )
         return EXIT_SETUP
-    problem = _check_faults(args.fault, vendors)
+    from apicert.parallel import run_options_problem
+
+    problem = _check_faults(args.fault, vendors) or run_options_problem(
+        args.shard, args.numprocesses
+    )
     if problem:
         _error(problem)
         return EXIT_SETUP
+    registry = _check_registry(args.known_issues)
+    if isinstance(registry, str):
+        return _setup_failure(registry, vendors, report_dir)
+    if args.api_version is not None:
+        from apicert.openapi_diff import version_problem
+
+        problems = [version_problem(v, args.api_version) for v in vendors]
+        if any(problems):
+            hint = "" if args.vendor else " (choose the vendor with --vendor)"
+            return _setup_failure(next(p for p in problems if p) + hint, vendors, report_dir)
     try:
         specs = parse_target_specs(args.target)
         extra_vendors = [v for v in specs if v not in vendors]
@@ -346,6 +541,10 @@ def _run(args: argparse.Namespace) -> int:
         pytest_args += ["--apicert-target", f"{name}={url}"]
     for fault in args.fault:
         pytest_args += ["--apicert-fault", fault]
+    if args.api_version is not None:
+        pytest_args += [f"--apicert-api-version={v}={args.api_version}" for v in vendors]
+    if registry is not None:
+        pytest_args.append(f"--apicert-known-issues={registry}")
     pytest_args += [
         "--apicert-report-dir",
         str(report_dir),
@@ -370,19 +569,40 @@ def _run(args: argparse.Namespace) -> int:
         pytest_args.append("--allow-load")
     if args.real_wait:
         pytest_args.append("--real-wait")
+    if args.record:
+        pytest_args.append("--apicert-record")
     if args.seed is not None:
-        pytest_args.append(f"--hypothesis-seed={args.seed}")
+        pytest_args.append(f"--apicert-seed={args.seed}")
     if args.timeout is not None:
         pytest_args.append(f"--apicert-timeout={args.timeout:g}")
     if args.keyword:
         pytest_args += ["-k", args.keyword]
     if args.markexpr:
         pytest_args += ["-m", args.markexpr]
+    if args.shard:
+        pytest_args.append(f"--apicert-shard={args.shard}")
+    if args.numprocesses is not None:
+        pytest_args.append(f"--numprocesses={args.numprocesses}")
     extra = list(args.pytest_args)
     if extra and extra[0] == "--":
         extra = extra[1:]
     pytest_args += extra
     return _invoke_pytest(pytest_args, report_dir, vendors)
+
+
+def _check_registry(given: str | None) -> Path | str | None:
+    """The known-issues registry to pass on (validated), None when there is none, or the
+    one-line problem with it."""
+    from apicert.known_issues import RegistryError, default_path, load_registry
+
+    path = default_path(given)
+    if path is None:
+        return None
+    try:
+        load_registry(path)
+    except RegistryError as exc:
+        return str(exc)
+    return path.resolve()
 
 
 def _check_faults(specs: Sequence[str], vendors: list[str]) -> str | None:
@@ -435,7 +655,9 @@ def _invoke_pytest(pytest_args: list[str], report_dir: Path, vendors: list[str])
         f"reports: {results}, {report_dir / 'conformance.html'}, "
         f"{report_dir / 'pytest-html.html'}, {report_dir / 'junit.xml'}"
     )
-    if status == EXIT_OK and code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+    ran = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+    empty_shard = code == pytest.ExitCode.NO_TESTS_COLLECTED and doc["run"].get("shard")
+    if status == EXIT_OK and code not in ran and not empty_shard:
         return EXIT_SETUP
     return status
 

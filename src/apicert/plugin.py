@@ -10,7 +10,8 @@ Options (each also readable from the environment, shown in brackets):
 * ``--apicert-vendor NAME`` (``APICERT_VENDORS``, comma-separated): which vendors to run;
 * ``--apicert-report-dir DIR`` (``APICERT_REPORT_DIR``): where ``results.json`` goes;
 * ``--allow-production``, ``--allow-load``, ``--real-wait``: the safety switches;
-* ``--apicert-fault VENDOR:FAULT``: switch a fault on in an embedded sandbox (self-tests).
+* ``--apicert-fault VENDOR:FAULT``: switch a fault on in an embedded sandbox (self-tests);
+* ``--apicert-seed N`` (``APICERT_SEED``): the run's seed (default: picked, printed, recorded).
 """
 
 from __future__ import annotations
@@ -22,16 +23,29 @@ from typing import Any
 
 import pytest
 
+from apicert import parallel, seeding
 from apicert.auth import AuthError
+from apicert.cassette import write_cassettes
 from apicert.catalog import requirement as lookup_requirement
+from apicert.checks.contract import schemathesis_expectations
 from apicert.contract import failure_text, is_schemathesis_failure
 from apicert.control import ClockUnavailable, SandboxControl
 from apicert.http import Client
+from apicert.known_issues import (
+    KnownIssue,
+    RegistryError,
+    apply_registry,
+    default_path,
+    load_registry,
+)
 from apicert.model import Finding, Status
 from apicert.report.html import write_html
 from apicert.report.results import build_results, write_results
 from apicert.report.terminal import summary_lines
 from apicert.run import Run, TestRecord
+from apicert.shard import Shard, parse_shard
+from apicert.shard import select as shard_select
+from apicert.shrink import final_example_only
 from apicert.targets import SetupError, Target, parse_target_specs, resolve_targets
 from apicert.vendors import VENDORS
 from apicert.verdict import FindingsFailed, Verdict, blocking, summarise
@@ -41,6 +55,8 @@ __all__ = ["RUN_KEY"]
 RUN_KEY = pytest.StashKey[Run]()
 RESULTS_KEY = pytest.StashKey[dict[str, Any]]()
 SELECTED_KEY = pytest.StashKey[list[str]]()
+REGISTRY_KEY = pytest.StashKey["tuple[Path, list[KnownIssue]] | None"]()
+SHARD_KEY = pytest.StashKey[Shard | None]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -85,16 +101,48 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="allow load probes (rate limits) against URL targets",
     )
     group.addoption(
+        "--apicert-record",
+        action="store_true",
+        default=False,
+        help="save every exchange of the run (redacted) as cassettes/<vendor>.json",
+    )
+    group.addoption(
         "--apicert-timeout",
         type=float,
         default=None,
         help="read timeout per request in seconds (default 10; a whole response 1.5 times it)",
     )
     group.addoption(
+        "--apicert-seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the run's seed: generated data and Hypothesis (default: picked and printed)",
+    )
+    group.addoption(
+        "--apicert-shard",
+        default=None,
+        metavar="K/N",
+        help="run only shard K of N of the selected tests (whole modules; see apicert.shard)",
+    )
+    group.addoption(
         "--real-wait",
         action="store_true",
         default=False,
         help="on targets without clock control, really wait for time-dependent requirements",
+    )
+    group.addoption(
+        "--apicert-api-version",
+        action="append",
+        default=[],
+        metavar="VENDOR=VERSION",
+        help="test this API version (sent on every request, checked against its document)",
+    )
+    group.addoption(
+        "--apicert-known-issues",
+        default=None,
+        metavar="FILE",
+        help="known-issues registry (default: known_issues.yaml in the working directory)",
     )
 
 
@@ -143,6 +191,12 @@ def pytest_configure(config: pytest.Config) -> None:
         config.getoption("apicert_report_dir") or os.environ.get("APICERT_REPORT_DIR") or "reports"
     )
     config.stash[SELECTED_KEY] = vendors
+    config.stash[REGISTRY_KEY] = _known_issues(config)
+    seed = _run_seed(config)
+    # A target that keeps state between runs (a URL) gets salted unique values, so repeating a
+    # seed never collides with the earlier run's references and idempotency keys.
+    salted = any(not t.embedded for t in targets.values())
+    seeding.configure(seed, salt=f"{seeding.choose_seed():08x}" if salted else "")
     config.stash[RUN_KEY] = Run(
         targets=targets,
         report_dir=report_dir,
@@ -150,7 +204,63 @@ def pytest_configure(config: pytest.Config) -> None:
         real_wait=bool(config.getoption("real_wait")),
         allow_load=bool(config.getoption("allow_load")),
         timeout=config.getoption("apicert_timeout"),
+        api_versions=_api_versions(config, vendors),
     )
+    try:
+        spec = config.getoption("apicert_shard")
+        shard = parse_shard(spec) if spec else None
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[SHARD_KEY] = shard
+    parallel.configure(config, config.stash[RUN_KEY], shard)
+
+
+def _api_versions(config: pytest.Config, vendors: list[str]) -> dict[str, str]:
+    from apicert.openapi_diff import version_problem
+
+    out: dict[str, str] = {}
+    for spec in config.getoption("apicert_api_version") or []:
+        vendor, sep, version = spec.partition("=")
+        vendor, version = vendor.strip().lower(), version.strip()
+        if not sep or vendor not in VENDORS or not version:
+            raise pytest.UsageError(
+                f"--apicert-api-version {spec!r} is not VENDOR=VERSION (e.g. digifi=2024-02-26)"
+            )
+        problem = version_problem(vendor, version)
+        if problem:
+            raise pytest.UsageError(problem)
+        if vendor in vendors:
+            out[vendor] = version
+    return out
+
+
+def _known_issues(config: pytest.Config) -> tuple[Path, list[KnownIssue]] | None:
+    path = default_path(config.getoption("apicert_known_issues"))
+    if path is None:
+        return None
+    try:
+        return path, load_registry(path)
+    except RegistryError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _run_seed(config: pytest.Config) -> int:
+    """``--apicert-seed`` (``APICERT_SEED``), else ``--hypothesis-seed`` when an integer, else a
+    fresh one: every run has a seed, printed at the end and recorded in results.json."""
+    seed = config.getoption("apicert_seed", default=None)
+    if seed is None and os.environ.get("APICERT_SEED", "").strip():
+        try:
+            seed = int(os.environ["APICERT_SEED"])
+        except ValueError:
+            raise pytest.UsageError(
+                f"APICERT_SEED={os.environ['APICERT_SEED']!r} is not an integer"
+            ) from None
+    if seed is None:
+        try:
+            seed = int(config.getoption("hypothesis_seed", default=None))
+        except (TypeError, ValueError):
+            seed = seeding.choose_seed()
+    return int(seed)
 
 
 def _hypothesis_profile(config: pytest.Config) -> None:
@@ -236,6 +346,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                         )
                     )
         keep.append(item)
+    shard = config.stash.get(SHARD_KEY, None)
+    if shard is not None:
+        keep, outside = shard_select(keep, shard)
+        dropped += outside
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
@@ -250,10 +364,23 @@ def pytest_runtest_protocol(
     if ids:
         run.begin_test(item.nodeid, _vendor_of(item), ids)
     try:
-        return (yield)
+        with seeding.scope(item.nodeid):
+            return (yield)
     finally:
         if ids:
             run.end_test()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> Generator[None, object, object]:
+    # A fixture wider than a test draws from its own stream, whichever test first needs it.
+    if fixturedef.scope == "function":
+        return (yield)
+    node = "" if fixturedef.scope == "session" else request.node.nodeid
+    with seeding.scope(f"{fixturedef.scope}:{node}:{fixturedef.argname}"):
+        return (yield)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -261,7 +388,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     run = item.config.stash[RUN_KEY]
     record = run.current if _requirements(item) else None
     try:
-        result = yield
+        obj = getattr(item, "obj", None)
+        with seeding.hypothesis_seeded(obj, item.nodeid), final_example_only(obj, record):
+            result = yield
     except ClockUnavailable as exc:
         pytest.skip(str(exc))
     if record is not None:
@@ -311,8 +440,10 @@ def pytest_runtest_makereport(
             # Schemathesis's own checks (ignored auth, rejected valid data...) failed outside
             # the test body: a finding on the test's requirements, not an unexpected error.
             message = run.redactor.text(failure_text(excinfo.value)) or "Schemathesis check failed"
+            last = record.exchanges[-1:]
+            promises = schemathesis_expectations(message, last[0]) if last else []
             record.findings.extend(
-                Finding(rid, Status.FAILED, message, record.exchanges[-1:])
+                Finding(rid, Status.FAILED, message, last, list(promises))
                 for rid in record.requirements
             )
             record.reason = message
@@ -383,18 +514,42 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if run is None:
         return
     run.close()
-    if not run.records:
+    if parallel.is_controller(config):  # the workers ran the tests: merge what they sent
+        merged = parallel.merged_results(config, run, _run_extra(config))
+        if merged is None:
+            return
+        doc = merged
+    else:
+        # A shard with no tests still writes its (all skipped) results, for the merge.
+        if not run.records and config.stash.get(SHARD_KEY, None) is None:
+            return
+        selected: list[str] = config.stash[SELECTED_KEY]
+        doc = build_results(run, selected, extra=_run_extra(config))
+    if config.getoption("apicert_record") and not parallel.is_controller(config):
+        # Each worker of a parallel run had its own sandboxes: one cassette per worker.
+        write_cassettes(run, doc, run.report_dir / "cassettes", parallel.worker_id(config))
+    if parallel.is_worker(config):  # the controller merges, then applies the registry once
+        parallel.send_results(config, doc)
         return
-    selected: list[str] = config.stash[SELECTED_KEY]
-    doc = build_results(run, selected, extra=_run_extra(config))
+    registry = config.stash.get(REGISTRY_KEY, None)
+    if registry is not None:
+        apply_registry(doc, registry[1], registry[0])
     config.stash[RESULTS_KEY] = doc
     write_results(doc, run.report_dir / "results.json")
     write_html(doc, run.report_dir)
 
 
 def _run_extra(config: pytest.Config) -> dict[str, Any]:
-    seed = config.getoption("hypothesis_seed", default=None)
-    return {"hypothesis_seed": seed, "pytest_args": list(config.invocation_params.args)}
+    seed = seeding.run_seed()
+    forced = config.getoption("hypothesis_seed", default=None)
+    shard = config.stash.get(SHARD_KEY, None)
+    return {
+        **({"shard": str(shard)} if shard is not None else {}),
+        "seed": seed,
+        # Hypothesis draws from per-test seeds derived from the run's seed (unless forced).
+        "hypothesis_seed": seed if forced is None else forced,
+        "pytest_args": list(config.invocation_params.args),
+    }
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -407,6 +562,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(line)
     terminalreporter.write_line(f"results: {run.report_dir / 'results.json'}")
     terminalreporter.write_line(f"report: {run.report_dir / 'conformance.html'}")
+    seed = doc["run"].get("seed")
+    if seed is not None:
+        terminalreporter.write_line(f"seed: {seed} (repeat this run's data with --seed {seed})")
 
 
 # -- fixtures ------------------------------------------------------------------------------

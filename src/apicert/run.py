@@ -28,6 +28,7 @@ from apicert.http import Client, ClientLimits, Recorder
 from apicert.model import Exchange, Finding, Status
 from apicert.paths import schemas_dir
 from apicert.redact import Redactor
+from apicert.steps import StepLog
 from apicert.targets import Target
 from apicert.vendors import get_vendor
 
@@ -52,6 +53,9 @@ class TestRecord:
     duration: float = 0.0
     error: str = ""
     stopped: bool = False
+    # A Hypothesis test that failed: the first exchange of the final (shrunk) example, where a
+    # replay of its failure starts (apicert.shrink).
+    example_from: str | None = None
 
     def failed_findings(self) -> list[Finding]:
         """Findings with status failed."""
@@ -98,6 +102,9 @@ class _VendorHarness:
     auth: Callable[[Target], Any]
     observers: Callable[[], list[Observer]]
     learn: Callable[[Exchange, Redactor], None] | None = None
+    # The request header naming the API version (``apicert run --api-version``); None for a
+    # vendor whose documents name no versions.
+    version_header: str | None = None
 
 
 _HARNESS: dict[str, _VendorHarness] = {
@@ -114,6 +121,7 @@ _HARNESS: dict[str, _VendorHarness] = {
     "digifi": _VendorHarness(
         auth=lambda t: DigiFiAuth(t.credentials["api_key"]),
         observers=_digifi_observers,
+        version_header=DigiFiAuth.version_header,
     ),
 }
 
@@ -131,8 +139,10 @@ class Run:
         allow_load: bool = False,
         env: dict[str, str] | None = None,
         timeout: float | None = None,
+        api_versions: dict[str, str] | None = None,
     ) -> None:
         self.targets = targets
+        self.api_versions = dict(api_versions or {})
         self.report_dir = report_dir
         self.faults = faults or {}
         self.real_wait = real_wait
@@ -140,7 +150,9 @@ class Run:
         self.limits = ClientLimits() if timeout is None else ClientLimits.with_timeout(timeout)
         self.env = dict(os.environ if env is None else env)
         self.redactor = Redactor()
-        self.recorder = Recorder(self.redactor)
+        # Redacted exchanges are spilled to a nameless temporary file in the report directory
+        # (gone when the process ends), not held in memory (issue 8).
+        self.recorder = Recorder(self.redactor, spill_dir=report_dir)
         self.records: dict[str, TestRecord] = {}
         self.current: TestRecord | None = None
         self.errors: list[str] = []
@@ -153,6 +165,16 @@ class Run:
         self._controls: dict[str, SandboxControl] = {}
         self._observers: dict[str, list[Observer]] = {}
         self._lock = threading.RLock()
+        # Replayable steps for `apicert repro`, cassettes and `apicert replay` (apicert.steps).
+        self.steps = StepLog(
+            self.redactor,
+            self._vendor_of,
+            self._credential_values,
+            lambda: self.recorder.current_test,
+            lambda vendor: self.targets[vendor].base_url,
+            lambda: self.recorder.prefix,
+        )
+        self.recorder.listeners.append(self.steps.on_exchange)
         self.recorder.listeners.append(self._on_exchange)
         for name in targets:
             learn = _HARNESS[name].learn
@@ -206,6 +228,7 @@ class Run:
                     rate_limit=target.vendor.rate_limit_per_second,
                     auth=auth,
                     limits=self.limits,
+                    default_headers=self.version_headers(vendor),
                 )
             return self._clients[vendor]
 
@@ -224,6 +247,7 @@ class Run:
                 control = SandboxControl(target.base_url, real_wait=self.real_wait)
                 auth = self.auth(vendor)
                 control.on_advance.append(lambda _s: auth.invalidate())
+                control.on_advance.append(self.steps.on_advance(vendor))
                 self._controls[vendor] = control
             return self._controls[vendor]
 
@@ -233,6 +257,11 @@ class Run:
             if target.base_url and exchange.url.startswith(target.base_url):
                 return name
         return None
+
+    def _credential_values(self, vendor: str) -> list[tuple[str, str]]:
+        """``(environment variable, value)`` of each credential of ``vendor``'s target."""
+        target = self.targets[vendor]
+        return [(c.env, target.credentials.get(c.name, "")) for c in target.vendor.credentials]
 
     def _on_exchange(self, exchange: Exchange) -> None:
         record = self.current
@@ -245,6 +274,7 @@ class Run:
                 observers = self._observers[vendor]
             for observe in observers:
                 findings.extend(observe(exchange))
+            self.steps.note_observer(findings)
         if record is not None:
             record.exchanges.append(exchange.id)
             record.findings.extend(findings)
@@ -274,7 +304,14 @@ class Run:
         self._servers.clear()
 
     def vendor_version(self, vendor: str) -> str | None:
-        """The vendor API version under test; None for a vendor without API versions
-        (connectFi's documents name none)."""
+        """The vendor API version under test (``--api-version``); None when the run names none
+        (the vendor's default version, or a vendor without API versions such as connectFi)."""
         get_vendor(vendor)
-        return None
+        return self.api_versions.get(vendor)
+
+    def version_headers(self, vendor: str) -> dict[str, str]:
+        """The header naming the run's API version, sent on every request of ``vendor``'s client
+        (a request's own header of that name wins); empty when the run names no version."""
+        version = self.vendor_version(vendor)
+        header = _HARNESS[vendor].version_header
+        return {header: version} if version and header else {}

@@ -24,7 +24,14 @@ from typing import Any
 from apicert.catalog import load_catalog
 from apicert.sandbox.runtime import fault_catalog
 
-__all__ = ["FaultRow", "KillMatrix", "kill_matrix", "matrix_lines", "write_matrix"]
+__all__ = [
+    "FaultRow",
+    "KillMatrix",
+    "kill_matrix",
+    "matrix_lines",
+    "write_matrix",
+    "write_report",
+]
 
 BROKEN = frozenset({"failed", "warning"})
 CLEAN = "(clean)"
@@ -224,3 +231,27 @@ def write_matrix(matrix: KillMatrix, report_dir: Path) -> tuple[Path, Path]:
     html_path = report_dir / "kill-matrix.html"
     html_path.write_text(html, encoding="utf-8")
     return json_path, html_path
+
+
+def write_report(matrix: KillMatrix, report_dir: Path) -> Path | None:
+    """Write ``results.json`` and ``conformance.html`` into ``report_dir``: the clean runs'
+    results (every vendor, merged) with the matrix as their ``selftest`` block, so the report
+    shows the verdict on the clean sandboxes and "Self-test: can every check fail?" together.
+    Returns the page, or None when no clean run left a results.json."""
+    from apicert.report.html import write_html
+    from apicert.report.merge import merge_results
+    from apicert.report.results import write_results
+
+    sources = [
+        report_dir / row.vendor / "clean" / "results.json"
+        for row in matrix.rows
+        if row.fault == CLEAN
+    ]
+    sources = [p for p in sources if p.exists()]
+    docs = [json.loads(p.read_text(encoding="utf-8")) for p in sources]
+    if not docs:
+        return None
+    doc = docs[0] if len(docs) == 1 else merge_results(docs, [str(p) for p in sources])
+    doc["selftest"] = matrix.to_dict()
+    write_results(doc, report_dir / "results.json")
+    return write_html(doc, report_dir)

@@ -80,7 +80,13 @@ def _detail(req: dict[str, Any], exchanges: dict[str, Any]) -> dict[str, Any]:
     return {
         "quote": req.get("quote") or "",
         "findings": [
-            {"status": f.get("status"), "message": f.get("message"), "evidence": f.get("evidence")}
+            {
+                "status": f.get("status"),
+                "message": f.get("message"),
+                "evidence": f.get("evidence"),
+                # `apicert repro ID` takes it (only for findings with replayable steps)
+                "id": f.get("id") if f.get("replay") and not f["replay"].get("timing") else None,
+            }
             for f in findings[:MAX_FINDINGS]
         ],
         "findings_total": req.get("findings_total", len(findings)),
@@ -173,6 +179,7 @@ def render_html(doc: dict[str, Any]) -> tuple[str, list[str]]:
             statuses=STATUSES,
             totals={st: sum(int(s.get(st) or 0) for s in summary.values()) for st in STATUSES},
             drift=doc.get("drift") or {},
+            selftest=doc.get("selftest"),
             schema_version=doc.get("schema_version"),
             data_json=_script_json(data),
             evidence_dir=EVIDENCE_DIR,

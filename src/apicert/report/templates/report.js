@@ -96,7 +96,8 @@
       out.push("<h4>Findings (" + d.findings_total + ")</h4>");
       d.findings.forEach(function (f) {
         out.push('<div class="finding f-' + esc(f.status) + '"><b>' + esc(f.status) + ":</b> " + esc(f.message) +
-          (f.evidence && f.evidence.length ? " <small>evidence: " + f.evidence.map(esc).join(", ") + "</small>" : "") + "</div>");
+          (f.evidence && f.evidence.length ? " <small>evidence: " + f.evidence.map(esc).join(", ") + "</small>" : "") +
+          (f.id ? ' <small class="repro">repro: <code>apicert repro ' + esc(f.id) + "</code></small>" : "") + "</div>");
       });
     } else {
       out.push("<h4>Findings</h4><div>none</div>");
