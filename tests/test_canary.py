@@ -1,5 +1,6 @@
 """Nothing leaked: every vendor runs with canary credentials, clean and with faults that echo card,
-SSN, account and routing numbers back; then every file the run wrote (reports, evidence, the
+SSN, account and routing numbers back, recording cassettes and writing the repro files of every
+failed finding; then every file the runs wrote (reports, evidence, cassettes, repro files, the
 Hypothesis example database) and the terminal output are searched. Zero hits allowed.
 
 What is searched for: each canary credential; every card or identity number the suites send as a
@@ -85,11 +86,35 @@ def _sent_literals() -> set[str]:
 
 def _run(workdir: Path, faults: list[str], env: dict[str, str]) -> tuple[int, str, str]:
     workdir.mkdir(parents=True)
-    args = [sys.executable, "-m", "apicert.cli", "run", "--report-dir", "reports"]
+    args = [sys.executable, "-m", "apicert.cli", "run", "--report-dir", "reports", "--record"]
     for fault in faults:
         args += ["--fault", fault]
     proc = subprocess.run(args, cwd=workdir, env=env, capture_output=True, text=True, timeout=900)
-    return proc.returncode, proc.stdout, proc.stderr
+    stdout, stderr = proc.stdout, proc.stderr
+    # Every repro a user could ask for is an artifact too: write the pytest file and curl
+    # script of each failed finding that has a repro id (into reports/repro/).
+    for finding_id in sorted(set(re.findall(r"apicert repro (\S+)", stdout))):
+        repro = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "apicert.cli",
+                "repro",
+                finding_id,
+                "--results",
+                "reports/results.json",
+                "--out",
+                "reports/repro",
+            ],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert repro.returncode == 0, f"repro {finding_id}: {repro.stderr[-1000:]}"
+        stdout, stderr = stdout + repro.stdout, stderr + repro.stderr
+    return proc.returncode, stdout, stderr
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +154,12 @@ def test_the_search_covers_every_kind_of_artifact(artifacts: dict[str, bytes]) -
     for expected in ("results.json", "conformance.html", "pytest-html.html", "junit.xml"):
         assert any(n.endswith(f"reports/{expected}") for n in names), expected
     assert any("/evidence/" in n for n in names)
-    assert any("/hypothesis/" in n for n in names), "the example database is searched too"
+    # Hypothesis saves an example database under reports/ only for generated failures (an
+    # explicit @example failing saves nothing); whatever the runs wrote is searched (rglob).
+    for vendor in VENDORS:
+        assert any(n.endswith(f"reports/cassettes/{vendor}.json") for n in names), vendor
+    assert any(n.startswith("echo/reports/repro/") and n.endswith(".py") for n in names)
+    assert any(n.startswith("echo/reports/repro/") and n.endswith(".sh") for n in names)
     echoed = b"".join(v for k, v in artifacts.items() if k.startswith("echo/reports/results"))
     assert b"xxxx" in echoed, "the echo faults put masked values into the evidence"
 

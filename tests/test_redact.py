@@ -333,3 +333,12 @@ def test_short_identity_values_are_not_learnt_as_patterns() -> None:
     redactor = Redactor()
     redactor.learn_request(json.dumps({"cvv": "123", "accountNumber": "4321"}))
     assert redactor.text("amount 123 and 4321") == "amount 123 and 4321"
+
+
+def test_numbers_in_json_key_names_are_masked() -> None:
+    """A fuzzer's key name is text like any other: an SSN- or card-shaped key is masked too."""
+    body = '{"123-45-6789": 1, "4111111111111111": {"ok": true}, "plain": 2}'
+    redacted = Redactor().body(body)
+    assert redacted is not None
+    assert "123-45-6789" not in redacted and "4111111111111111" not in redacted
+    assert '"plain": 2' in redacted and "6789" in redacted and "1111" in redacted

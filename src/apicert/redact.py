@@ -224,7 +224,8 @@ class Redactor:
     def data(self, value: Any, key: str | None = None) -> Any:
         """Return a copy of a JSON-like value with secret and identity fields masked by key."""
         if isinstance(value, dict):
-            return {k: self.data(v, k) for k, v in value.items()}
+            # Keys are text too: a fuzzer may put a card- or SSN-shaped number in a key name.
+            return {(self.text(k) or k): self.data(v, k) for k, v in value.items()}
         if isinstance(value, list):
             return [self.data(v, key) for v in value]
         if key is not None and value is not None and not isinstance(value, bool):
