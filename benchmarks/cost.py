@@ -1,0 +1,865 @@
+"""What apicert costs: four measurements side by side in one run, printed as one table.
+
+1. **whole run**: ``apicert run`` (every vendor, default example counts) serially and with
+   ``-n 2`` (when the CLI accepts it): wall time, CPU time of the process tree, peak memory of
+   the process tree, requests sent (counted by a listener on the run's recorder) per second;
+2. **harness overhead per generated case**: the connectFi contract suite through ``apicert run -k
+   contract`` against a standalone ``apicert sandbox serve connectfi``, next to the plain
+   ``schemathesis run`` CLI on the same document, phases, example budget and sandbox; both sides
+   count the cases Schemathesis sent with the same ``after_call`` hook (goal: ratio <= 1.10);
+3. **sandbox throughput**: requests/second of each sandbox's cheapest and most expensive endpoint
+   next to a bare Starlette app with one JSON route, served the same way (``server.py``'s socket
+   and uvicorn settings), loaded by the same client (processes x threads of keep-alive
+   ``requests.Session``, loopback, fixed duration); goals: >= 0.7 x bare and >= 500/s;
+4. **memory**: peak RSS of a connectFi contract run of about 1,000 / 3,000 / 10,000 cases, and the
+   slope (MB per 1,000 cases; goal: flat, <= 1 MB per 1,000 cases).
+
+The machine may be shared, so absolute numbers are noisy: each goal compares figures measured in
+this run (a ratio), and every figure is the median of ``--repeat`` runs. Exit 0 when every goal
+holds, 1 otherwise.
+
+    python benchmarks/cost.py            # about 8 minutes on 2 cores
+    python benchmarks/cost.py --quick    # smoke: one short run of everything, ~2 minutes
+    python benchmarks/cost.py --only throughput,overhead
+
+This module is also the counting plug-in of the runs it measures: ``apicert run ... -- -p cost``
+loads it into pytest and ``SCHEMATHESIS_HOOKS=cost`` into the Schemathesis CLI (with this folder
+on ``PYTHONPATH``); with ``APICERT_COST_COUNT`` set it appends one JSON line of counts to that file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import multiprocessing
+import os
+import re
+import resource
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+COUNT_ENV = "APICERT_COST_COUNT"
+BIN = Path(sys.executable).parent
+APICERT = str(BIN / "apicert")
+SCHEMATHESIS = str(BIN / "schemathesis")
+CONNECTFI_LOGIN, CONNECTFI_PASSWORD = "apicert_sandbox", "sandbox-password"
+DIGITZS_KEY, DIGITZS_APP = "sandbox-api-key-0123456789", "fade5009-d8ad-4ea3-bfe7-ebdaa3f6bf9e"
+DIGIFI_KEY = "sandbox-api-key"
+# The connectFi contract suite accepts 400 for schema-valid data (business refusals); so does the
+# plain CLI here, on top of Schemathesis's default list, so both sides judge alike.
+CLI_CONFIG = """[checks.positive_data_acceptance]
+expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429", "5xx"]
+"""
+PHASES = "examples,coverage,fuzzing"  # what schema.parametrize() runs (stateful is CLI-only)
+
+# --- the counting plug-in (pytest plugin and Schemathesis hooks module) ---------------------------
+
+_counts = {"st_calls": 0, "exchanges": 0}
+
+
+def _emit(record: dict[str, Any]) -> None:
+    path = os.environ.get(COUNT_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+
+if os.environ.get(COUNT_ENV) and __name__ != "__main__":
+    import schemathesis
+
+    @schemathesis.hook
+    def after_call(context: Any, case: Any, response: Any) -> None:
+        """Count every case Schemathesis sends (CLI and pytest integration alike)."""
+        _counts["st_calls"] += 1
+
+    atexit.register(lambda: _emit({"kind": "exit", "pid": os.getpid(), **_counts}))
+
+
+def pytest_sessionstart(session: Any) -> None:
+    """Count every exchange the run's recorder sees (requests apicert sent)."""
+    from apicert.plugin import RUN_KEY
+
+    run = session.config.stash.get(RUN_KEY, None)
+    if run is not None:
+
+        def listener(exchange: Any) -> None:
+            _counts["exchanges"] += 1
+
+        run.recorder.listeners.append(listener)
+
+
+def pytest_sessionfinish(session: Any) -> None:
+    """Write this process's counts (a controller and each xdist worker write one line)."""
+    worker = hasattr(session.config, "workerinput")
+    _emit({"kind": "pytest", "worker": worker, "pid": os.getpid(), **_counts})
+
+
+# --- measuring a process tree --------------------------------------------------------------------
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _proc_table() -> dict[int, tuple[int, int]]:
+    """pid -> (ppid, rss bytes) of every process we can read."""
+    table: dict[int, tuple[int, int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", encoding="ascii", errors="replace") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        table[int(name)] = (int(fields[1]), int(fields[21]) * PAGE)
+    return table
+
+
+def tree_rss(root: int) -> int:
+    """Resident bytes of ``root`` and all its descendants, now."""
+    table = _proc_table()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += table.get(pid, (0, 0))[1]
+        todo.extend(children.get(pid, []))
+    return total
+
+
+@dataclass
+class Measured:
+    """One process run: wall and CPU seconds, peak memory, exit code, output."""
+
+    wall: float
+    cpu: float
+    peak_tree: int  # bytes, the largest sum over the tree seen by polling
+    peak_single: int  # bytes, ru_maxrss of the largest single process (exact)
+    code: int
+    out: str
+    counts: list[dict[str, Any]] = field(default_factory=list)
+
+
+def measure(
+    cmd: list[str], env: dict[str, str], timeout: float, cwd: Path | None = None
+) -> Measured:
+    """Run ``cmd``; poll the tree's RSS every 0.1 s; CPU time and max RSS from ``wait4``."""
+    with tempfile.TemporaryDirectory(prefix="apicert-cost-") as tmp:
+        count_file = Path(tmp) / "counts.jsonl"
+        out_file = Path(tmp) / "out.txt"
+        env = {**env, COUNT_ENV: str(count_file)}
+        with out_file.open("wb") as out:
+            start = time.monotonic()
+            proc = subprocess.Popen(
+                cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+            peak = [0]
+            done = threading.Event()
+
+            def poll() -> None:
+                while not done.wait(0.1):
+                    peak[0] = max(peak[0], tree_rss(proc.pid))
+                    if time.monotonic() - start > timeout:
+                        os.killpg(proc.pid, signal.SIGKILL)
+
+            poller = threading.Thread(target=poll, daemon=True)
+            poller.start()
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.monotonic() - start
+            done.set()
+            poller.join()
+            proc.returncode = os.waitstatus_to_exitcode(status)
+        counts = []
+        if count_file.exists():
+            counts = [json.loads(line) for line in count_file.read_text().splitlines() if line]
+        return Measured(
+            wall=wall,
+            cpu=usage.ru_utime + usage.ru_stime,
+            peak_tree=max(peak[0], usage.ru_maxrss * 1024),
+            peak_single=usage.ru_maxrss * 1024,
+            code=proc.returncode,
+            out=out_file.read_text(errors="replace"),
+            counts=counts,
+        )
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    """The environment without APICERT_/PYTEST_ settings of the caller, this folder importable."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("APICERT_", "PYTEST_"))}
+    env["PYTHONPATH"] = os.pathsep.join([str(BENCH), env.get("PYTHONPATH", "")]).strip(os.pathsep)
+    env.update(extra)
+    return env
+
+
+def run_counts(m: Measured) -> dict[str, int]:
+    """Exchanges and Schemathesis calls of a pytest run: the workers' sum, else the controller."""
+    records = [c for c in m.counts if c.get("kind") == "pytest"]
+    workers = [c for c in records if c.get("worker")]
+    chosen = workers or records
+    return {
+        "exchanges": sum(int(c["exchanges"]) for c in chosen),
+        "st_calls": sum(int(c["st_calls"]) for c in chosen),
+    }
+
+
+def exit_calls(m: Measured) -> int:
+    """Schemathesis calls counted by the hook in a CLI run."""
+    return sum(int(c["st_calls"]) for c in m.counts if c.get("kind") == "exit")
+
+
+def med(values: list[float]) -> float:
+    """The median (0.0 of nothing)."""
+    return statistics.median(values) if values else 0.0
+
+
+MB = 1024 * 1024
+
+# --- servers -------------------------------------------------------------------------------------
+
+
+@contextmanager
+def serve(cmd: list[str], env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """Start a server process that prints ``http://127.0.0.1:PORT``; yield (base URL, pid)."""
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        found = re.search(r"http://127\.0\.0\.1:\d+", line)
+        if not found:
+            raise RuntimeError(f"server did not start: {line.strip()} {cmd[1:4]}")
+        yield found.group(0), proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def sandbox_cmd(vendor: str, state: Path, *options: str) -> list[str]:
+    """A standalone reference sandbox on an ephemeral port with its own state file: the
+    ``serve_forever`` that ``apicert sandbox serve VENDOR --port 0 --state FILE`` runs."""
+    opts = dict(option.split("=", 1) for option in options)
+    code = (
+        "import sys, json\n"
+        "from apicert.sandbox.runtime import SandboxConfig\n"
+        "from apicert.sandbox.server import serve_forever\n"
+        "config = SandboxConfig(vendor=sys.argv[1], state_path=sys.argv[2],"
+        " options=json.loads(sys.argv[3]))\n"
+        "serve_forever(config, 0)\n"
+    )
+    return [sys.executable, "-c", code, vendor, str(state), json.dumps(opts)]
+
+
+def serve_bare() -> None:
+    """A bare Starlette app with one JSON route, bound and served like a sandbox (server.py)."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from apicert.sandbox.server import _bind, _uvicorn_config
+
+    async def ping(request: Any) -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    app = Starlette(routes=[Route("/ping", ping, methods=["GET"])])
+    sock = _bind(0)
+    print(f"bare app on http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
+    uvicorn.Server(_uvicorn_config(app)).run(sockets=[sock])
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` (its threads included), in seconds."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# --- row 1: the whole default run ----------------------------------------------------------------
+
+
+def xdist_supported() -> bool:
+    """True when ``apicert run`` accepts ``-n`` (pytest-xdist wired into the CLI)."""
+    text = subprocess.run(
+        [APICERT, "run", "--help"], capture_output=True, text=True, env=base_env()
+    ).stdout
+    return bool(re.search(r"(^|\s)(-n|--numprocesses|--workers)[\s,]", text))
+
+
+def whole_run(tmp: Path, repeat: int, workers: int | None) -> list[Measured]:
+    """``apicert run`` of every vendor, ``repeat`` times (``-n workers`` when given)."""
+    runs = []
+    for i in range(repeat):
+        report = tmp / f"whole-{workers or 1}-{i}"
+        cmd = [APICERT, "run", "--report-dir", str(report)]
+        if workers:
+            cmd += ["-n", str(workers)]
+        m = measure([*cmd, "--", "-p", "cost"], base_env(), timeout=300)
+        results = report / "results.json"
+        doc = json.loads(results.read_text()) if results.exists() else {}
+        m.counts.append(
+            {"kind": "verdicts", **{v: s["verdict"] for v, s in doc.get("summary", {}).items()}}
+        )
+        runs.append(m)
+    return runs
+
+
+def verdicts(m: Measured) -> str:
+    """``exit N, a/b conformant`` of a whole run."""
+    found = next((c for c in m.counts if c.get("kind") == "verdicts"), {})
+    vs = [v for k, v in found.items() if k != "kind"]
+    good = sum(v == "conformant" for v in vs)
+    return f"exit {m.code}, {good}/{len(vs)} conformant"
+
+
+# --- row 2: harness overhead per generated case --------------------------------------------------
+
+
+@dataclass
+class Pair:
+    """One side-by-side measurement of apicert and the plain CLI."""
+
+    apicert: Measured
+    cli: Measured
+    apicert_cases: int
+    cli_cases: int
+    apicert_exchanges: int
+    cli_generated: int
+    apicert_session: float
+    cli_session: float
+
+
+def connectfi_token(base_url: str) -> str:
+    """A token from the standalone sandbox's get-token (for the plain CLI's -H)."""
+    import requests
+
+    answer = requests.post(
+        f"{base_url}/auth/get-token",
+        json={"user": {"login": CONNECTFI_LOGIN, "password": CONNECTFI_PASSWORD}},
+        timeout=10,
+    )
+    return str(answer.json()["data"]["token"])
+
+
+def overhead_pair(tmp: Path, index: int, examples: int, seed: int) -> Pair:
+    """The connectFi contract operations through apicert and through ``schemathesis run``."""
+    config = tmp / "schemathesis.toml"
+    config.write_text(CLI_CONFIG)
+    with serve(sandbox_cmd("connectfi", tmp / f"ov-{index}.sqlite"), base_env()) as (url, _):
+        token = connectfi_token(url)
+        report = tmp / f"ov-{index}"
+        apicert_cmd = [
+            APICERT, "run", "--vendor", "connectfi", "--target", f"connectfi={url}",
+            "-k", "contract", "--report-dir", str(report), "--seed", str(seed), "--", "-p", "cost",
+        ]  # fmt: skip
+        apicert_env = base_env(
+            APICERT_MAX_EXAMPLES=str(examples),
+            APICERT_CONNECTFI_LOGIN=CONNECTFI_LOGIN,
+            APICERT_CONNECTFI_PASSWORD=CONNECTFI_PASSWORD,
+        )
+        cli_cmd = [
+            SCHEMATHESIS, "--config-file", str(config), "run",
+            str(ROOT / "schemas" / "connectfi" / "openapi.yaml"), "-u", url,
+            "-H", f"x-connectfi-token: {token}", "--phases", PHASES, "--mode", "all",
+            "-n", str(examples), "-w", "1", "--generation-database", "none",
+            "--seed", str(seed), "--no-color",
+        ]  # fmt: skip
+        cli_env = base_env(SCHEMATHESIS_HOOKS="cost")
+        # Alternate which side goes first, so neither always meets a fresher sandbox.
+        if index % 2:
+            cli = measure(cli_cmd, cli_env, timeout=300, cwd=tmp)
+            api = measure(apicert_cmd, apicert_env, timeout=300, cwd=tmp)
+        else:
+            api = measure(apicert_cmd, apicert_env, timeout=300, cwd=tmp)
+            cli = measure(cli_cmd, cli_env, timeout=300, cwd=tmp)
+    counts = run_counts(api)
+    generated = re.search(r"(\d+) generated", cli.out)
+    session = re.search(r" in ([\d.]+)s =+\s*$", cli.out.strip(), re.MULTILINE)
+    results = report / "results.json"
+    duration = (
+        json.loads(results.read_text())["run"].get("duration", 0.0) if results.exists() else 0.0
+    )
+    return Pair(
+        apicert=api,
+        cli=cli,
+        apicert_cases=counts["st_calls"],
+        cli_cases=exit_calls(cli),
+        apicert_exchanges=counts["exchanges"],
+        cli_generated=int(generated.group(1)) if generated else 0,
+        apicert_session=float(duration),
+        cli_session=float(session.group(1)) if session else 0.0,
+    )
+
+
+# --- row 3: throughput ---------------------------------------------------------------------------
+
+RequestMaker = Callable[[int], tuple[str, str, dict[str, str], bytes | None]]
+
+
+def _raw_request(
+    base: str, method: str, path: str, headers: dict[str, str], body: bytes | None
+) -> bytes:
+    """The bytes of one HTTP/1.1 keep-alive request."""
+    host = base.split("://", 1)[1]
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Connection: keep-alive"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    lines.append(f"Content-Length: {len(body or b'')}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
+
+
+class RawConnection:
+    """A minimal keep-alive HTTP/1.1 client (Content-Length answers only): the load generator
+    must cost the client far less than the server, or it measures itself."""
+
+    def __init__(self, base: str) -> None:
+        host, port = base.split("://", 1)[1].split(":")
+        self.sock = socket.create_connection((host, int(port)), timeout=10)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+
+    def send(self, data: bytes) -> int:
+        """Send one request and read its answer; return the status code."""
+        self.sock.sendall(data)
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buf += chunk
+        head, _, rest = self.buf.partition(b"\r\n\r\n")
+        found = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+        if found is None:
+            raise ConnectionError("no content-length")
+        length = int(found.group(1))
+        while len(rest) < length:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            rest += chunk
+        self.buf = rest[length:]
+        return int(head[9:12])
+
+
+def _load_worker(
+    base: str, make: RequestMaker, tag: int, threads: int, start_at: float, seconds: float,
+    cap: int, queue: Any,
+) -> None:  # fmt: skip
+    """One client process: ``threads`` keep-alive connections sending until the window closes."""
+    totals = {"ok": 0, "other": 0, "error": 0}
+    lock = threading.Lock()
+
+    def loop(thread: int) -> None:
+        ok = other = error = 0
+        conn = RawConnection(base)
+        first = tag * 1_000_000 + thread * 100_000
+        # Requests are built before the window opens: the window measures sending only.
+        prepared = [_raw_request(base, *make(first + i)) for i in range(cap)]
+        while time.time() < start_at:
+            time.sleep(0.001)
+        end = start_at + seconds
+        for data in prepared:
+            if time.time() >= end:
+                break
+            try:
+                status = conn.send(data)
+            except OSError:
+                error += 1
+                conn = RawConnection(base)
+                continue
+            if 200 <= status < 300:
+                ok += 1
+            else:
+                other += 1
+        with lock:
+            totals["ok"] += ok
+            totals["other"] += other
+            totals["error"] += error
+
+    pool = [threading.Thread(target=loop, args=(t,)) for t in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    queue.put(totals)
+
+
+def load(
+    base: str, pid: int, make: RequestMaker, procs: int, threads: int, seconds: float
+) -> dict[str, float]:
+    """Send from ``procs`` x ``threads`` sessions for ``seconds``; answers/second and server CPU."""
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    cap = int(seconds * 4000)  # per connection: far above what one loopback server answers
+    start_at = time.time() + 0.5 + cap / 50_000
+    workers = [
+        ctx.Process(
+            target=_load_worker,
+            args=(base, make, p + 1, threads, start_at, seconds, cap, queue),
+        )
+        for p in range(procs)
+    ]
+    for w in workers:
+        w.start()
+    while time.time() < start_at:
+        time.sleep(0.001)
+    cpu0 = cpu_seconds(pid)
+    time.sleep(seconds)
+    cpu1 = cpu_seconds(pid)
+    results = [queue.get(timeout=seconds + 30) for _ in workers]
+    for w in workers:
+        w.join(timeout=30)
+    ok = sum(r["ok"] for r in results)
+    return {
+        "rps": ok / seconds,
+        "bad": sum(r["other"] + r["error"] for r in results),
+        "cpu": (cpu1 - cpu0) / seconds,
+    }
+
+
+def _json(body: Any) -> bytes:
+    return json.dumps(body).encode()
+
+
+def _endpoints(vendor: str, base: str) -> list[tuple[str, RequestMaker]]:
+    """(label, request maker) of the cheapest and the most expensive endpoint of ``vendor``."""
+    import requests
+
+    json_type = {"Content-Type": "application/json"}
+    if vendor == "bare":
+        return [("GET /ping", lambda i: ("GET", "/ping", {}, None))]
+    if vendor == "connectfi":
+        token = connectfi_token(base)
+        auth = {"x-connectfi-token": token, **json_type}
+
+        def customer(i: int) -> tuple[str, str, dict[str, str], bytes | None]:
+            body = {
+                "customer": {
+                    "reference": f"cost_{i}",
+                    "type": "individual",
+                    "individual": {
+                        "firstName": "Ada", "lastName": "Lovelace", "dob": "1985-12-10",
+                        "ssn": f"{100 + i % 799:03d}{1 + i % 98:02d}{1 + i % 9998:04d}",
+                        "email": "ada@example.com", "phone": "+15555550100",
+                    },
+                    "address": {
+                        "line1": "1 Main Street", "city": "Springfield", "state": "IL",
+                        "zip": "62701", "country": "US",
+                    },
+                }
+            }  # fmt: skip
+            return "POST", "/customer/init", auth, _json(body)
+
+        return [
+            ("GET /health", lambda i: ("GET", "/health", auth, None)),
+            ("POST /customer/init", customer),
+        ]
+    if vendor == "digitzs":
+        sys.path.insert(0, str(ROOT))
+        from suites.digitzs import payloads
+
+        key = {"x-api-key": DIGITZS_KEY, **json_type}
+        attrs = {"appId": DIGITZS_APP}
+        app_key = requests.post(
+            f"{base}/auth/key", headers=key, json={"data": {"type": "auth", "attributes": attrs}},
+            timeout=10,
+        ).json()["data"]["attributes"]["appKey"]  # fmt: skip
+        body = {"data": {"type": "auth", "id": DIGITZS_KEY, "attributes": {"appKey": app_key}}}
+        token = requests.post(f"{base}/auth/token", headers=key, json=body, timeout=10).json()[
+            "data"
+        ]["attributes"]["appToken"]
+        bearer = {**key, "appId": DIGITZS_APP, "Authorization": f"Bearer {token}"}
+        merchant = requests.post(
+            f"{base}/merchants", headers=bearer, json=payloads.merchant(), timeout=10
+        ).json()["data"]["id"]
+        template = _json(payloads.card_payment(merchant, 1000))
+
+        def payment(i: int) -> tuple[str, str, dict[str, str], bytes | None]:
+            return "POST", "/payments", bearer, template
+
+        return [
+            ("GET /auth", lambda i: ("GET", "/auth", key, None)),
+            ("POST /payments (card)", payment),
+        ]
+    if vendor == "digifi":
+        key = {"api-key": DIGIFI_KEY, **json_type}
+
+        def application(i: int) -> tuple[str, str, dict[str, str], bytes | None]:
+            body = {
+                "productId": "prd_personal_loan",
+                "borrower": {
+                    "type": "person",
+                    "variables": {"borrower_first_name": "Ada", "borrower_last_name": f"C{i}"},
+                },
+            }
+            headers = {**key, "idempotency-key": f"cost-{os.getpid()}-{i}"}
+            return "POST", "/api/applications", headers, _json(body)
+
+        return [
+            ("GET /api/products", lambda i: ("GET", "/api/products", key, None)),
+            ("POST /api/applications (idem.)", application),
+        ]
+    raise KeyError(vendor)
+
+
+def throughput(
+    tmp: Path, repeat: int, seconds: float, procs: int, threads: int
+) -> dict[tuple[str, str], list[dict[str, float]]]:
+    """Per (server, endpoint): ``repeat`` load results, servers measured in turn per round."""
+    out: dict[tuple[str, str], list[dict[str, float]]] = {}
+    for round_ in range(repeat):
+        # A fresh state file per round: creations stay unique (no referenceExists refusals).
+        state = tmp / f"tp-{round_}"
+        state.mkdir()
+        servers: list[tuple[str, list[str]]] = [
+            ("bare", [sys.executable, str(Path(__file__).resolve()), "--serve-bare"]),
+            ("connectfi", sandbox_cmd("connectfi", state / "connectfi.sqlite")),
+            ("digitzs", sandbox_cmd("digitzs", state / "digitzs.sqlite")),
+            # The documented 100/s limit is switched off so the sandbox itself is measured.
+            ("digifi", sandbox_cmd("digifi", state / "digifi.sqlite", "rate_limit=1000000")),
+        ]
+        for name, cmd in servers:
+            with serve(cmd, base_env()) as (url, pid):
+                for label, make in _endpoints(name, url):
+                    result = load(url, pid, make, procs, threads, seconds)
+                    out.setdefault((name, label), []).append(result)
+    return out
+
+
+# --- row 4: memory -------------------------------------------------------------------------------
+
+
+def memory_run(tmp: Path, examples: int, seed: int) -> tuple[int, Measured]:
+    """A connectFi contract run (embedded sandbox) with ``examples`` per operation; its cases."""
+    report = tmp / f"mem-{examples}"
+    cmd = [
+        APICERT, "run", "--vendor", "connectfi", "-k", "contract", "--report-dir", str(report),
+        "--seed", str(seed), "--", "-p", "cost",
+    ]  # fmt: skip
+    m = measure(cmd, base_env(APICERT_MAX_EXAMPLES=str(examples)), timeout=600)
+    return run_counts(m)["st_calls"], m
+
+
+def slope(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of y over x."""
+    if len(points) < 2:
+        return 0.0
+    mx = statistics.fmean(x for x, _ in points)
+    my = statistics.fmean(y for _, y in points)
+    den = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / den if den else 0.0
+
+
+# --- the table -----------------------------------------------------------------------------------
+
+
+class Table:
+    """Rows of (measurement, value, goal, verdict), printed as one aligned table."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str, str]] = []
+        self.failed = False
+
+    def add(self, what: str, value: str, goal: str = "", ok: bool | None = None) -> None:
+        """Add a row; ``ok`` False marks a missed goal."""
+        verdict = "" if ok is None else ("PASS" if ok else "MISS")
+        self.failed = self.failed or ok is False
+        self.rows.append((what, value, goal, verdict))
+        print(f"  .. {what}: {value} {verdict}", file=sys.stderr, flush=True)
+
+    def print(self) -> None:
+        """Print the table to stdout."""
+        w = [max(len(r[i]) for r in self.rows) for i in range(3)]
+        print(f"{'measurement':<{w[0]}}  {'value':<{w[1]}}  {'goal':<{w[2]}}  result")
+        print("-" * (sum(w) + 14))
+        for what, value, goal, verdict in self.rows:
+            print(f"{what:<{w[0]}}  {value:<{w[1]}}  {goal:<{w[2]}}  {verdict}")
+
+
+def row_whole(table: Table, tmp: Path, repeat: int) -> None:
+    """Row 1: serial against ``-n 2``."""
+    modes: list[tuple[str, int | None]] = [("serial", None)]
+    xdist = xdist_supported()
+    if xdist:
+        modes.append(("-n 2", 2))
+    for label, workers in modes:
+        runs = whole_run(tmp, repeat, workers)
+        reqs = [float(run_counts(m)["exchanges"]) for m in runs]
+        rates = [r / m.wall for r, m in zip(reqs, runs, strict=True)]
+        table.add(
+            f"1 whole run, {label}",
+            f"wall {med([m.wall for m in runs]):.1f} s, cpu {med([m.cpu for m in runs]):.1f} s, "
+            f"peak {med([m.peak_tree / MB for m in runs]):.0f} MB, "
+            f"{med(reqs):.0f} req, {med(rates):.0f} req/s",
+            "; ".join(sorted({verdicts(m) for m in runs})),
+        )
+    if not xdist:
+        table.add("1 whole run, -n 2", "n/a (xdist not available)")
+
+
+def row_overhead(
+    table: Table, tmp: Path, repeat: int, examples: tuple[int, int], seed: int
+) -> None:
+    """Row 2: apicert against the plain Schemathesis CLI, per generated case: whole processes at
+    the larger example count, and the marginal cost (start-up and reports cancel out) between
+    the two counts."""
+    small, large = examples
+    rounds = []
+    for i in range(repeat):
+        pair = (
+            overhead_pair(tmp, 2 * i, small, seed + i),
+            overhead_pair(tmp, 2 * i + 1, large, seed + i),
+        )
+        for p in pair:
+            if p.apicert.code != 0 or p.cli.code != 0 or not p.apicert_cases or not p.cli_cases:
+                table.add(
+                    "2 overhead pair", f"apicert exit {p.apicert.code}, cli exit {p.cli.code}",
+                    "both exit 0 with cases", False,
+                )  # fmt: skip
+                print(p.apicert.out[-3000:], p.cli.out[-3000:], sep="\n", file=sys.stderr)
+                return
+        rounds.append(pair)
+    bigs = [b for _, b in rounds]
+    table.add(
+        "2 cases sent (connectFi, 9 ops)",
+        f"-n {small}: apicert {med([a.apicert_cases for a, _ in rounds]):.0f}, "
+        f"cli {med([a.cli_cases for a, _ in rounds]):.0f}; "
+        f"-n {large}: apicert {med([b.apicert_cases for b in bigs]):.0f} "
+        f"({med([b.apicert_exchanges for b in bigs]):.0f} exchanges), "
+        f"cli {med([b.cli_cases for b in bigs]):.0f} ({med([b.cli_generated for b in bigs]):.0f}"
+        " 'generated')",
+        f"phases {PHASES}",
+    )
+    a_case = med([b.apicert.wall / b.apicert_cases * 1000 for b in bigs])
+    c_case = med([b.cli.wall / b.cli_cases * 1000 for b in bigs])
+    whole = med([(b.apicert.wall / b.apicert_cases) / (b.cli.wall / b.cli_cases) for b in bigs])
+    cpu = med([(b.apicert.cpu / b.apicert_cases) / (b.cli.cpu / b.cli_cases) for b in bigs])
+    table.add(
+        f"2 per case, whole process, -n {large}",
+        f"apicert {a_case:.2f} ms, cli {c_case:.2f} ms, ratio {whole:.2f} (cpu ratio {cpu:.2f})",
+        "(start-up and reports included)",
+    )
+
+    def marginal(a: Pair, b: Pair, side: str) -> float:
+        ma, mb = getattr(a, side), getattr(b, side)
+        cases = getattr(b, f"{side}_cases") - getattr(a, f"{side}_cases")
+        return (mb.wall - ma.wall) / cases * 1000 if cases > 0 else float("nan")
+
+    m_api = [marginal(a, b, "apicert") for a, b in rounds]
+    m_cli = [marginal(a, b, "cli") for a, b in rounds]
+    ratios = [x / y for x, y in zip(m_api, m_cli, strict=True) if y > 0]
+    ratio = med(ratios)
+    each = ", ".join(f"{r:.2f}" for r in ratios)
+    table.add(
+        f"2 per case, marginal -n {small} -> {large}",
+        f"apicert {med(m_api):.2f} ms, cli {med(m_cli):.2f} ms; ratio {ratio:.2f} (rounds {each})",
+        "ratio <= 1.10",
+        ratio <= 1.10,
+    )
+
+
+def row_throughput(table: Table, tmp: Path, repeat: int, seconds: float) -> None:
+    """Row 3: each sandbox's cheapest and dearest endpoint against the bare app."""
+    procs, threads = 2, 2
+    results = throughput(tmp, repeat, seconds, procs, threads)
+    bare = med([r["rps"] for r in results[("bare", "GET /ping")]])
+    bare_cpu = med([r["cpu"] for r in results[("bare", "GET /ping")]])
+    per_cpu = med([r["rps"] / r["cpu"] for r in results[("bare", "GET /ping")] if r["cpu"]])
+    table.add(
+        "3 bare Starlette GET /ping",
+        f"{bare:.0f} req/s (server cpu {bare_cpu:.0%}; {per_cpu:.0f} per cpu-s)",
+        f"{procs} procs x {threads} threads, {seconds:g} s",
+    )
+    for (name, label), runs in results.items():
+        if name == "bare":
+            continue
+        rps = med([r["rps"] for r in runs])
+        bad = sum(r["bad"] for r in runs)
+        cpu = med([r["cpu"] for r in runs])
+        # Requests per second of server CPU: less sensitive to a busy machine than req/s.
+        eff = med([r["rps"] / r["cpu"] for r in runs if r["cpu"]]) / per_cpu if per_cpu else 0.0
+        ok = rps >= 0.7 * bare and rps >= 500 and bad == 0
+        table.add(
+            f"3 {name} {label}",
+            f"{rps:.0f} req/s = {rps / bare:.2f} x bare (cpu {cpu:.0%}; per cpu-s {eff:.2f} x)"
+            + (f", {bad} non-2xx" if bad else ""),
+            ">= 0.7 x bare, >= 500/s",
+            ok,
+        )
+
+
+def row_memory(table: Table, tmp: Path, examples: list[int], seed: int) -> None:
+    """Row 4: peak RSS as the case count grows."""
+    points = []
+    for n in examples:
+        cases, m = memory_run(tmp, n, seed)
+        points.append((cases / 1000, m.peak_tree / MB))
+        table.add(
+            f"4 memory, -n {n} per op",
+            f"{cases} cases, peak {m.peak_tree / MB:.0f} MB, wall {m.wall:.0f} s (exit {m.code})",
+        )
+    s = slope(points)
+    table.add("4 memory slope", f"{s:.2f} MB per 1,000 cases", "<= 1 MB per 1,000 cases", s <= 1.0)
+
+
+# Examples per operation (connectFi contract suite, 9 operations) for about 1k / 3k / 10k cases.
+MEMORY_EXAMPLES = [38, 260, 1040]
+QUICK_MEMORY_EXAMPLES = [5, 15, 40]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one short run of everything")
+    parser.add_argument("--repeat", type=int, help="runs per figure (default 3; quick 1)")
+    parser.add_argument("--only", default="whole,overhead,throughput,memory")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_bare:
+        serve_bare()
+        return 0
+    repeat = args.repeat or (1 if args.quick else 3)
+    only = set(args.only.split(","))
+    table = Table()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="apicert-cost-") as name:
+        tmp = Path(name)
+        if "whole" in only:
+            row_whole(table, tmp, repeat)
+        if "overhead" in only:
+            row_overhead(table, tmp, repeat, (5, 20) if args.quick else (10, 60), args.seed)
+        if "throughput" in only:
+            row_throughput(table, tmp, repeat, 1.0 if args.quick else 2.0)
+        if "memory" in only:
+            counts = QUICK_MEMORY_EXAMPLES if args.quick else MEMORY_EXAMPLES
+            row_memory(table, tmp, counts, args.seed)
+    print()
+    table.print()
+    elapsed = time.monotonic() - started
+    print(
+        f"\n{repeat} run(s) per figure, medians; {elapsed:.0f} s in all. The machine may be "
+        "shared: compare the ratios (measured in this run), not absolute numbers across runs."
+    )
+    return 1 if table.failed else 0
+
+
+if __name__ == "__main__":
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    sys.exit(main())
