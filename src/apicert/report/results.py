@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SCHEMA_VERSION", "build_results", "exit_code", "vendor_summary", "write_results"]
 
-SCHEMA_VERSION = "1.1"  # docs/results-schema.md; schemas/results.schema.json
+SCHEMA_VERSION = "1.2"  # docs/results-schema.md; schemas/results.schema.json
 MAX_FINDINGS_PER_REQUIREMENT = 50
 MAX_NOTES_PER_REQUIREMENT = 5
 
