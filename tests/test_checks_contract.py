@@ -71,3 +71,21 @@ def test_responses_declared_by_ref_are_validated(contract: OpenApiContract) -> N
     [finding] = contract.check(bare)
     assert finding.requirement == "CONNECTFI-CONTRACT-01"
     assert finding.expect
+
+
+def test_schemathesis_named_codes_are_the_promise_not_a_range() -> None:
+    """A 404 to a request missing its auth header is in 4xx but not among the codes named."""
+    from apicert.checks.contract import schemathesis_expectations
+    from apicert.expect import evaluate
+
+    text = (
+        "Missing required header accepted: Got 404 when missing required 'x-connectfi-token' "
+        "header, expected 400, 401, 403, 406, 415, 422"
+    )
+    expect = schemathesis_expectations(text, "ex-1")
+
+    def form(status: int) -> dict[str, object]:
+        return {"request": {"method": "GET"}, "response": {"status": status, "headers": {}}}
+
+    assert evaluate(expect, {"ex-1": form(404)})
+    assert evaluate(expect, {"ex-1": form(401)}) == []
