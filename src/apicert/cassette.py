@@ -23,7 +23,14 @@ from apicert.model import Finding
 if TYPE_CHECKING:
     from apicert.run import Run
 
-__all__ = ["CASSETTE_FORMAT", "attach_replay", "finding_dicts", "merge_replay", "write_cassettes"]
+__all__ = [
+    "CASSETTE_FORMAT",
+    "attach_replay",
+    "failure_facts",
+    "finding_dicts",
+    "merge_replay",
+    "write_cassettes",
+]
 
 CASSETTE_FORMAT = 1
 
@@ -86,6 +93,21 @@ def attach_replay(run: Run, doc: dict[str, Any]) -> None:
         doc["replay"] = run.steps.section(ids)
 
 
+def failure_facts(req: dict[str, Any], finding: dict[str, Any]) -> dict[str, Any]:
+    """What a cassette and a repro file say about one failed finding: its id, the requirement
+    (level, title, the vendor's clause and its source), the message and the expectations."""
+    return {
+        "id": finding.get("id"),
+        "requirement": req["id"],
+        "level": req.get("level"),
+        "title": req.get("title"),
+        "quote": req.get("quote", ""),
+        "source": req.get("source", ""),
+        "message": finding.get("message", ""),
+        "expect": finding.get("expect", []),
+    }
+
+
 def _failures(doc: dict[str, Any], vendor: str) -> list[dict[str, Any]]:
     failures = []
     for req in doc.get("requirements", []):
@@ -97,14 +119,7 @@ def _failures(doc: dict[str, Any], vendor: str) -> list[dict[str, Any]]:
             replay = finding.get("replay") or {}
             failures.append(
                 {
-                    "id": finding.get("id"),
-                    "requirement": req["id"],
-                    "level": req.get("level"),
-                    "title": req.get("title"),
-                    "quote": req.get("quote", ""),
-                    "source": req.get("source", ""),
-                    "message": finding.get("message", ""),
-                    "expect": finding.get("expect", []),
+                    **failure_facts(req, finding),
                     "evidence": finding.get("evidence", []),
                     "judge": replay.get("judge", "none"),
                     "timing": replay.get("timing"),

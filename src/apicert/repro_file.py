@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from apicert import __version__, replay_runtime
+from apicert.cassette import failure_facts
 from apicert.expect import evaluator_source
 
 __all__ = ["ReproError", "find_finding", "python_file", "shell_script", "write_repro"]
@@ -95,14 +96,7 @@ def _plan(doc: dict[str, Any], req: dict[str, Any], finding: dict[str, Any]) -> 
         "vars": variables,
         "omitted": replay.get("omitted", 0),
         "finding": {
-            "id": finding.get("id"),
-            "requirement": req["id"],
-            "level": req.get("level"),
-            "title": req.get("title"),
-            "quote": req.get("quote", ""),
-            "source": req.get("source", ""),
-            "message": finding.get("message", ""),
-            "expect": finding.get("expect", []),
+            **failure_facts(req, finding),
             "steps": [sid for sid, _ in steps],
             "env": env,
         },
