@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from apicert.model import Exchange
+from tests.test_cli import _env, standalone_sandbox
 
-SERVE_LINE = re.compile(r"apicert sandbox (\w+) on (http://127\.0\.0\.1:\d+) \(state ")
 # pytest, requests and what they import: nothing else is importable by the repro.
 MINIMAL = (
     "pytest", "_pytest", "pluggy", "iniconfig", "packaging", "pygments", "py.py",
@@ -59,13 +57,7 @@ CASES = [
 
 def clean_env(**extra: str) -> dict[str, str]:
     """os.environ without APICERT_* and the outer pytest's variables, plus ``extra``."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("APICERT_", "PYTEST_")) and k not in ("COLUMNS", "LINES")
-    }
-    env.update(extra)
-    return env
+    return _env(**extra)
 
 
 def apicert(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -86,32 +78,11 @@ def sandbox(
     workdir: Path, vendor: str, env: dict[str, str], *faults: str, extra: tuple[str, ...] = ()
 ) -> Iterator[str]:
     """``apicert sandbox serve VENDOR [--fault F] [EXTRA] --state FILE`` on a free loopback
-    port; yield its URL."""
+    port (test_cli's standalone sandbox, checked alive to the end); yield its URL."""
     workdir.mkdir(parents=True)
-    out, err = workdir / "stdout.txt", workdir / "stderr.txt"
-    command = [sys.executable, "-m", "apicert.cli", "sandbox", "serve", vendor, "--port", "0"]
-    command += ["--state", str(workdir / "state.sqlite")]
-    for fault in faults:
-        command += ["--fault", fault]
-    command += list(extra)
-    with out.open("wb") as fout, err.open("wb") as ferr:
-        proc = subprocess.Popen(command, cwd=workdir, env=env, stdout=fout, stderr=ferr)
-    try:
-        deadline = time.monotonic() + 30
-        while "\n" not in out.read_text(encoding="utf-8"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"sandbox serve did not start: {err.read_text()}")
-            time.sleep(0.05)
-        match = SERVE_LINE.match(out.read_text(encoding="utf-8"))
-        assert match and match.group(1) == vendor, out.read_text()
-        yield match.group(2)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    flags = [arg for fault in faults for arg in ("--fault", fault)]
+    with standalone_sandbox(workdir, env, *flags, *extra, vendor=vendor) as url:
+        yield url
 
 
 def minimal_path(tmp_path: Path) -> Path:
