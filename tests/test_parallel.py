@@ -9,7 +9,6 @@ at a URL, where every DigiFi test must go to a single worker (one key, one pacin
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import subprocess
@@ -23,10 +22,11 @@ import pytest
 
 from apicert.parallel import run_options_problem, scheduling_unit
 from apicert.vendors import VENDORS
+from tests.test_cli import _env as clean_env
+from tests.test_cli import standalone_sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_TIMEOUT = 240
-SERVE_LINE = re.compile(r"apicert sandbox (\w+) on (http://127\.0\.0\.1:\d+) ")
 
 
 def test_scheduling_units() -> None:
@@ -59,14 +59,8 @@ def test_run_options_problems() -> None:
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("APICERT_", "PYTEST_")) and k not in ("COLUMNS", "LINES")
-    }
-    env["APICERT_MAX_EXAMPLES"] = "5"  # Schemathesis's budget per operation: keeps runs short
-    env.update(extra)
-    return env
+    # Schemathesis's budget per operation: 5 keeps runs short.
+    return clean_env(**{"APICERT_MAX_EXAMPLES": "5", **extra})
 
 
 def _apicert(cwd: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -146,26 +140,8 @@ def test_two_workers_give_the_serial_results(tmp_path: Path) -> None:
 @pytest.fixture
 def served_digifi(tmp_path: Path) -> Iterator[str]:
     """A DigiFi reference sandbox served at a URL (a separate process), stopped afterwards."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "apicert.cli", "sandbox", "serve", "digifi"],
-        cwd=tmp_path,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        match = SERVE_LINE.search(line)
-        assert match, line
-        yield match.group(2)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with standalone_sandbox(tmp_path, _env(), vendor="digifi") as url:
+        yield url
 
 
 @pytest.mark.slow
