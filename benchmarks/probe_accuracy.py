@@ -17,10 +17,8 @@ Run: ``python benchmarks/probe_accuracy.py`` (about 30 s; a hard stop at 60 s).
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -28,6 +26,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 import requests
+from served import sandbox_command, served
 
 from apicert.http import Client, Recorder
 from apicert.probe import Phase, ProbeResult, achieved_rate, estimate_limit, probe, step_phases
@@ -46,33 +45,9 @@ HARD_STOP = 60
 def digifi_sandbox(api_key: str) -> Iterator[str]:
     """Serve the DigiFi sandbox in a child process; yield its base URL."""
     env = dict(os.environ, APICERT_DIGIFI_API_KEY=api_key)
-    command = [
-        sys.executable,
-        "-c",
-        "import sys; from apicert.cli import entry; sys.argv[0] = 'apicert'; entry()",
-        "sandbox",
-        "serve",
-        "digifi",
-        "--port",
-        "0",
-        "--option",
-        "rate_limit=1000000",
-    ]
-    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout is not None
-        banner = child.stdout.readline()
-        match = re.search(r"http://127\.0\.0\.1:\d+", banner)
-        if match is None:
-            raise SystemExit(f"the DigiFi sandbox did not start: {banner.strip()!r}")
-        yield match.group(0)
-    finally:
-        child.terminate()
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+    command = sandbox_command("digifi", options={"rate_limit": "1000000"})
+    with served(command, env) as (url, _pid):
+        yield url
 
 
 def set_limit(base_url: str, limit: int) -> None:

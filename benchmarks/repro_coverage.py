@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import secrets
 import subprocess
 import sys
@@ -41,6 +40,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from served import sandbox_command, served
 
 from apicert.paths import suites_dir
 from apicert.sandbox.runtime import available_sandboxes, fault_catalog
@@ -112,26 +113,8 @@ def credentials(vendor: str) -> dict[str, str]:
 @contextmanager
 def sandbox(vendor: str, faults: list[str], env: dict[str, str], state: Path) -> Iterator[str]:
     """Serve ``vendor``'s sandbox (with ``faults``) in a child process; yield its base URL."""
-    command = [*CLI, "sandbox", "serve", vendor, "--port", "0", "--state", str(state)]
-    for fault in faults:
-        command += ["--fault", fault]
-    child = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    try:
-        assert child.stdout is not None
-        banner = child.stdout.readline()
-        match = re.search(r"http://127\.0\.0\.1:\d+", banner)
-        if match is None:
-            raise RuntimeError(f"the {vendor} sandbox did not start: {banner.strip()!r}")
-        yield match.group(0)
-    finally:
-        child.terminate()
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+    with served(sandbox_command(vendor, state=state, faults=faults), env) as (url, _pid):
+        yield url
 
 
 def replay(cassette: Path, vendor: str, url: str, out: Path, env: dict[str, str]) -> dict[str, Any]:
