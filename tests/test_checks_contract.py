@@ -89,3 +89,67 @@ def test_schemathesis_named_codes_are_the_promise_not_a_range() -> None:
 
     assert evaluate(expect, {"ex-1": form(404)})
     assert evaluate(expect, {"ex-1": form(401)}) == []
+
+
+# A document with what the real ones do not have yet: a recursive schema, a reference with a
+# sibling keyword, and a reference with a sibling allOf. Validation inlines local references once
+# (the registry lookups were half the check's time); these must judge as the references would.
+TREE_DOCUMENT = {
+    "openapi": "3.1.0",
+    "paths": {
+        "/tree": {
+            "get": {
+                "responses": {
+                    "200": {
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Tree"}}
+                        }
+                    }
+                }
+            }
+        }
+    },
+    "components": {
+        "schemas": {
+            "Tree": {
+                "type": "object",
+                "required": ["name"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"$ref": "#/components/schemas/Name", "maxLength": 5},
+                    "size": {"$ref": "#/components/schemas/Size", "allOf": [{"minimum": 1}]},
+                    "children": {"type": "array", "items": {"$ref": "#/components/schemas/Tree"}},
+                },
+            },
+            "Name": {"type": "string", "pattern": "^[a-z]+$"},
+            "Size": {"type": "integer", "maximum": 10},
+        }
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("body", "location"),
+    [
+        ({"name": "root", "size": 3, "children": [{"name": "leaf", "children": []}]}, None),
+        ({"name": "root", "children": [{"name": "leaf", "children": [{"size": 1}]}]}, "name"),
+        (
+            {"name": "root", "children": [{"name": "leaf", "children": [{"name": "X"}]}]},
+            "$.children[0].children[0].name",
+        ),
+        ({"name": "toolong"}, "$.name"),
+        ({"name": "a", "size": 11}, "$.size"),
+        ({"name": "a", "size": 0}, "$.size"),
+        ({"name": "a", "children": [{"name": "b", "extra": 1}]}, "extra"),
+    ],
+)  # fmt: skip
+def test_inlined_references_judge_as_the_references_would(
+    body: dict[str, object], location: str | None
+) -> None:
+    contract = OpenApiContract(TREE_DOCUMENT, "X-CONTRACT-01")
+    findings = contract.check(exchange(path="/tree", body=body))
+    if location is None:
+        assert findings == []
+    else:
+        [finding] = findings
+        assert location in finding.message

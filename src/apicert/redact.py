@@ -83,6 +83,7 @@ _DIGIT_RUN = re.compile(
 _DIGITS = re.compile(r"(?<![0-9])\d{5,}(?![0-9])")
 _SSN = re.compile(r"(?<![0-9A-Za-z-])\d{3}-\d{2}-\d{4}(?![0-9A-Za-z-])")
 _MIN_KNOWN = 4
+_ANY_DIGIT = re.compile(r"\d")
 _REDACTED = "[REDACTED]"
 
 
@@ -184,6 +185,9 @@ class Redactor:
                 self._pattern = None
 
     def _compiled(self) -> re.Pattern[str] | None:
+        pattern = self._pattern  # the common case: built, and no value added since
+        if pattern is not None:
+            return pattern
         with self._lock:
             if self._pattern is None and (self._secrets or self._identity):
                 values = sorted(self._secrets | self._identity, key=len, reverse=True)
@@ -203,6 +207,8 @@ class Redactor:
                 return _REDACTED if found in secrets else mask_tail(found)
 
             value = pattern.sub(replace, value)
+        if not _ANY_DIGIT.search(value):  # most strings: nothing number-shaped to mask
+            return value
         if self._identity_digits:
             known = self._identity_digits
             value = _DIGITS.sub(

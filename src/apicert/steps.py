@@ -48,6 +48,7 @@ _NO_LINK_HEADERS = {
 _CARD_RUN = re.compile(r"(?<![0-9])\d{13,19}(?![0-9])")
 _SSN = re.compile(r"(?<![0-9A-Za-z-])\d{3}-\d{2}-\d{4}(?![0-9A-Za-z-])")
 _DIGITS = re.compile(r"(?<![0-9])\d{5,}(?![0-9])")
+_ANY_DIGIT = re.compile(r"\d")
 _TOKEN = re.compile(r"\{\{apicert[:=][A-Za-z0-9_:.\-]+\}\}")
 _BARE = re.compile(r'"@@APICERT-BARE:([A-Za-z0-9_:.\-]+)@@"')
 _MAX_LEAVES = 2000
@@ -192,18 +193,20 @@ class _Builder:
         for env, value in self.credentials:
             if value and len(value) >= 6 and value in out:
                 out = out.replace(value, "{{apicert:env:" + env + "}}")
-        out = _CARD_RUN.sub(
-            lambda m: self.gen(m.group(0), "card") if luhn_valid(m.group(0)) else m.group(0), out
-        )
-        out = _SSN.sub(lambda m: self.gen(m.group(0), "ssn"), out)
-        out = _DIGITS.sub(
-            lambda m: (
-                self.gen(m.group(0), "digits")
-                if self.log.redactor.text(m.group(0)) != m.group(0)
-                else m.group(0)
-            ),
-            out,
-        )
+        if _ANY_DIGIT.search(out):  # card, SSN and identity numbers all have digits
+            out = _CARD_RUN.sub(
+                lambda m: self.gen(m.group(0), "card") if luhn_valid(m.group(0)) else m.group(0),
+                out,
+            )
+            out = _SSN.sub(lambda m: self.gen(m.group(0), "ssn"), out)
+            out = _DIGITS.sub(
+                lambda m: (
+                    self.gen(m.group(0), "digits")
+                    if self.log.redactor.text(m.group(0)) != m.group(0)
+                    else m.group(0)
+                ),
+                out,
+            )
         if secret and not _TOKEN.search(out):
             scheme, sep, _rest = out.partition(" ")
             token = "{{apicert:secret:" + self.log.secret_name(out) + "}}"

@@ -80,18 +80,20 @@ class OpenApiContract:
             ref = response.get("$ref") if isinstance(response, dict) else None
             if not isinstance(ref, str) or not ref.startswith("#/"):
                 break
-            target: Any = self.document
-            for part in ref[2:].split("/"):
-                part = part.replace("~1", "/").replace("~0", "~")
-                target = target.get(part) if isinstance(target, dict) else None
-            pointer, response = ref, target
+            pointer, response = ref, _at(self.document, ref)
         return pointer, response if isinstance(response, dict) else {}
 
     def _validator(self, pointer: str, media: str) -> Draft202012Validator:
         key = f"{pointer} {media}"
         if key not in self._validators:
             ref = pointer + "/" + _pointer("content", media, "schema")
-            schema = {"$ref": _DOC_URI + ref}
+            schema: Any = {"$ref": _DOC_URI + ref}
+            target = _at(self.document, ref)
+            if isinstance(target, dict) and not _SCOPE_KEYWORDS & _keys(target, self.document):
+                # The document's local references inlined once, so validating a response does
+                # not look each of them up again (the lookups were half the check's time on
+                # every exchange). Recursive references stay references into the registry.
+                schema = _inline(target, self.document, ())
             self._validators[key] = Draft202012Validator(schema, registry=self._registry)
         return self._validators[key]
 
@@ -162,6 +164,57 @@ class OpenApiContract:
                 ],
             )
         ]
+
+
+# Keywords that change how references resolve inside a schema: such a schema is not inlined.
+_SCOPE_KEYWORDS = frozenset({"$id", "$anchor", "$dynamicRef", "$dynamicAnchor", "$recursiveRef"})
+
+
+def _at(document: Any, ref: str) -> Any:
+    """The value at a local reference ``#/a/b`` of ``document`` (None when it is not there)."""
+    target: Any = document
+    for part in ref[2:].split("/") if ref.startswith("#/") else [None]:
+        if part is None or not isinstance(target, dict):
+            return None
+        target = target.get(part.replace("~1", "/").replace("~0", "~"))
+    return target
+
+
+def _keys(schema: Any, document: Any, seen: frozenset[str] = frozenset()) -> set[str]:
+    """Every object key in ``schema`` and in the local references it reaches."""
+    found: set[str] = set()
+    stack = [schema]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            found.update(value)
+            ref = value.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/") and ref not in seen:
+                seen = seen | {ref}
+                stack.append(_at(document, ref))
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return found
+
+
+def _inline(schema: Any, document: Any, expanding: tuple[str, ...]) -> Any:
+    """A copy of ``schema`` with each local ``$ref`` replaced by what it points at; a reference
+    met again while it is being expanded (recursion), or one that has sibling ``allOf``, stays a
+    reference, made absolute so the registry resolves it from the new root."""
+    if isinstance(schema, list):
+        return [_inline(item, document, expanding) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target = _at(document, ref)
+        siblings = {k: _inline(v, document, expanding) for k, v in schema.items() if k != "$ref"}
+        if target is None or ref in expanding or "allOf" in siblings:
+            return {**siblings, "$ref": _DOC_URI + ref}
+        inlined = _inline(target, document, (*expanding, ref))
+        return {**siblings, "allOf": [inlined]} if siblings else inlined
+    return {k: _inline(v, document, expanding) for k, v in schema.items()}
 
 
 def _declared_statuses(responses: dict[str, Any]) -> list[int]:
