@@ -3,10 +3,12 @@
 1. **whole run**: ``apicert run`` (every vendor, default example counts) serially and with
    ``-n 2`` (when the CLI accepts it): wall time, CPU time of the process tree, peak memory of
    the process tree, requests sent (counted by a listener on the run's recorder) per second;
-2. **harness overhead per generated case**: the connectFi contract suite through ``apicert run -k
-   contract`` against a standalone ``apicert sandbox serve connectfi``, next to the plain
-   ``schemathesis run`` CLI on the same document, phases, example budget and sandbox; both sides
-   count the cases Schemathesis sent with the same ``after_call`` hook (goal: ratio <= 1.10);
+2. **harness overhead per generated case**: the connectFi contract operations through ``apicert run
+   --vendor connectfi -k contract``, through the plain ``schemathesis run`` CLI and, as a reference,
+   through Schemathesis's own pytest integration without apicert, each against its own fresh
+   ``apicert sandbox serve connectfi`` with the same document, phases, example budget and seed;
+   every side counts the cases Schemathesis sent with the same ``after_call`` hook (goal: marginal
+   ratio apicert / CLI <= 1.10);
 3. **sandbox throughput**: requests/second of each sandbox's cheapest and most expensive endpoint
    next to a bare Starlette app with one JSON route, served the same way (``server.py``'s socket
    and uvicorn settings), loaded by the same client (processes x threads of keep-alive
@@ -32,6 +34,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import json
+import math
 import multiprocessing
 import os
 import re
@@ -49,6 +52,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from served import sandbox_command, served
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -235,38 +240,16 @@ MB = 1024 * 1024
 @contextmanager
 def serve(cmd: list[str], env: dict[str, str]) -> Iterator[tuple[str, int]]:
     """Start a server process that prints ``http://127.0.0.1:PORT``; yield (base URL, pid)."""
-    proc = subprocess.Popen(
-        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        found = re.search(r"http://127\.0\.0\.1:\d+", line)
-        if not found:
-            raise RuntimeError(f"server did not start: {line.strip()} {cmd[1:4]}")
-        yield found.group(0), proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with served(cmd, env) as found:
+        yield found
 
 
 def sandbox_cmd(vendor: str, state: Path, *options: str) -> list[str]:
-    """A standalone reference sandbox on an ephemeral port with its own state file: the
-    ``serve_forever`` that ``apicert sandbox serve VENDOR --port 0 --state FILE`` runs."""
-    opts = dict(option.split("=", 1) for option in options)
-    code = (
-        "import sys, json\n"
-        "from apicert.sandbox.runtime import SandboxConfig\n"
-        "from apicert.sandbox.server import serve_forever\n"
-        "config = SandboxConfig(vendor=sys.argv[1], state_path=sys.argv[2],"
-        " options=json.loads(sys.argv[3]))\n"
-        "serve_forever(config, 0)\n"
+    """A standalone reference sandbox on an ephemeral port with its own state file:
+    ``apicert sandbox serve VENDOR --port 0 --state FILE [--option key=value ...]``."""
+    return sandbox_command(
+        vendor, state=state, options=dict(option.split("=", 1) for option in options)
     )
-    return [sys.executable, "-c", code, vendor, str(state), json.dumps(opts)]
 
 
 def serve_bare() -> None:
@@ -333,19 +316,56 @@ def verdicts(m: Measured) -> str:
 
 # --- row 2: harness overhead per generated case --------------------------------------------------
 
+# The reference side that shows where a per-case cost comes from: the same operations, document,
+# budget, seed and sandbox through Schemathesis's own pytest integration, with no apicert loaded.
+PLAIN_TEST = """
+import os
+
+import requests
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis import GenerationMode
+
+N = int(os.environ["COST_EXAMPLES"])
+schema = schemathesis.openapi.from_path(os.environ["COST_DOCUMENT"])
+schema.config.update(base_url=os.environ["COST_URL"])
+schema.config.generation.update(
+    modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=N, database="none"
+)
+schema.config.seed = int(os.environ["COST_SEED"])
+acceptance = schema.config.checks.positive_data_acceptance
+acceptance.expected_statuses = [*acceptance.expected_statuses, "400"]
+session = requests.Session()
+
+
+@schema.parametrize()
+@settings(deadline=None, suppress_health_check=list(HealthCheck), max_examples=N, database=None)
+def test_operation(case):
+    headers = {}
+    if case.operation.path != "/auth/get-token":
+        headers["x-connectfi-token"] = os.environ["COST_TOKEN"]
+    response = case.call(session=session, headers=headers)
+    try:
+        case.validate_response(response)
+    except Exception:  # counted, not judged: apicert records findings, so this side judges too
+        pass
+"""
+
+SIDES = ("apicert", "plain", "cli")
+
 
 @dataclass
-class Pair:
-    """One side-by-side measurement of apicert and the plain CLI."""
+class Trio:
+    """One side-by-side measurement at one example count: apicert, Schemathesis's pytest
+    integration without apicert ("plain"), and the plain ``schemathesis run`` CLI."""
 
-    apicert: Measured
-    cli: Measured
-    apicert_cases: int
-    cli_cases: int
-    apicert_exchanges: int
-    cli_generated: int
-    apicert_session: float
-    cli_session: float
+    examples: int
+    runs: dict[str, Measured]
+    cases: dict[str, int]
+
+    def per_case(self, side: str) -> float:
+        """Wall milliseconds per case sent, start-up and reports included."""
+        return self.runs[side].wall / self.cases[side] * 1000 if self.cases[side] else math.nan
 
 
 def connectfi_token(base_url: str) -> str:
@@ -360,54 +380,56 @@ def connectfi_token(base_url: str) -> str:
     return str(answer.json()["data"]["token"])
 
 
-def overhead_pair(tmp: Path, index: int, examples: int, seed: int) -> Pair:
-    """The connectFi contract operations through apicert and through ``schemathesis run``."""
+def overhead_trio(tmp: Path, index: int, examples: int, seed: int) -> Trio:
+    """The connectFi contract operations through apicert, plain pytest and ``schemathesis run``,
+    one standalone sandbox per side (a fresh state file each), in a rotating order."""
     config = tmp / "schemathesis.toml"
     config.write_text(CLI_CONFIG)
-    with serve(sandbox_cmd("connectfi", tmp / f"ov-{index}.sqlite"), base_env()) as (url, _):
-        token = connectfi_token(url)
-        report = tmp / f"ov-{index}"
-        apicert_cmd = [
-            APICERT, "run", "--vendor", "connectfi", "--target", f"connectfi={url}",
-            "-k", "contract", "--report-dir", str(report), "--seed", str(seed), "--", "-p", "cost",
-        ]  # fmt: skip
-        apicert_env = base_env(
-            APICERT_MAX_EXAMPLES=str(examples),
-            APICERT_CONNECTFI_LOGIN=CONNECTFI_LOGIN,
-            APICERT_CONNECTFI_PASSWORD=CONNECTFI_PASSWORD,
-        )
-        cli_cmd = [
-            SCHEMATHESIS, "--config-file", str(config), "run",
-            str(ROOT / "schemas" / "connectfi" / "openapi.yaml"), "-u", url,
+    plain_file = tmp / "test_plain_schemathesis.py"
+    plain_file.write_text(PLAIN_TEST)
+    document = ROOT / "schemas" / "connectfi" / "openapi.yaml"
+    report = tmp / f"ov-{index}"
+
+    def command(side: str, url: str, token: str) -> tuple[list[str], dict[str, str]]:
+        if side == "apicert":
+            return [
+                APICERT, "run", "--vendor", "connectfi", "--target", f"connectfi={url}",
+                "-k", "contract", "--report-dir", str(report), "--seed", str(seed),
+                "--", "-p", "cost",
+            ], base_env(
+                APICERT_MAX_EXAMPLES=str(examples),
+                APICERT_CONNECTFI_LOGIN=CONNECTFI_LOGIN,
+                APICERT_CONNECTFI_PASSWORD=CONNECTFI_PASSWORD,
+            )  # fmt: skip
+        if side == "plain":
+            return [
+                sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "cost",
+                str(plain_file),
+            ], base_env(
+                COST_EXAMPLES=str(examples), COST_DOCUMENT=str(document), COST_URL=url,
+                COST_SEED=str(seed), COST_TOKEN=token,
+            )  # fmt: skip
+        return [
+            SCHEMATHESIS, "--config-file", str(config), "run", str(document), "-u", url,
             "-H", f"x-connectfi-token: {token}", "--phases", PHASES, "--mode", "all",
             "-n", str(examples), "-w", "1", "--generation-database", "none",
             "--seed", str(seed), "--no-color",
-        ]  # fmt: skip
-        cli_env = base_env(SCHEMATHESIS_HOOKS="cost")
-        # Alternate which side goes first, so neither always meets a fresher sandbox.
-        if index % 2:
-            cli = measure(cli_cmd, cli_env, timeout=300, cwd=tmp)
-            api = measure(apicert_cmd, apicert_env, timeout=300, cwd=tmp)
-        else:
-            api = measure(apicert_cmd, apicert_env, timeout=300, cwd=tmp)
-            cli = measure(cli_cmd, cli_env, timeout=300, cwd=tmp)
-    counts = run_counts(api)
-    generated = re.search(r"(\d+) generated", cli.out)
-    session = re.search(r" in ([\d.]+)s =+\s*$", cli.out.strip(), re.MULTILINE)
-    results = report / "results.json"
-    duration = (
-        json.loads(results.read_text())["run"].get("duration", 0.0) if results.exists() else 0.0
-    )
-    return Pair(
-        apicert=api,
-        cli=cli,
-        apicert_cases=counts["st_calls"],
-        cli_cases=exit_calls(cli),
-        apicert_exchanges=counts["exchanges"],
-        cli_generated=int(generated.group(1)) if generated else 0,
-        apicert_session=float(duration),
-        cli_session=float(session.group(1)) if session else 0.0,
-    )
+        ], base_env(SCHEMATHESIS_HOOKS="cost")  # fmt: skip
+
+    runs: dict[str, Measured] = {}
+    # Rotate the order, so no side always runs first (or last) on a busy machine.
+    order = SIDES[index % 3 :] + SIDES[: index % 3]
+    for side in order:
+        state = tmp / f"ov-{index}-{side}.sqlite"
+        with serve(sandbox_cmd("connectfi", state), base_env()) as (url, _):
+            cmd, env = command(side, url, connectfi_token(url))
+            runs[side] = measure(cmd, env, timeout=600, cwd=tmp)
+    cases = {
+        "apicert": run_counts(runs["apicert"])["st_calls"],
+        "plain": run_counts(runs["plain"])["st_calls"],
+        "cli": exit_calls(runs["cli"]),
+    }
+    return Trio(examples=examples, runs=runs, cases=cases)
 
 
 # --- row 3: throughput ---------------------------------------------------------------------------
@@ -717,62 +739,63 @@ def row_whole(table: Table, tmp: Path, repeat: int) -> None:
 def row_overhead(
     table: Table, tmp: Path, repeat: int, examples: tuple[int, int], seed: int
 ) -> None:
-    """Row 2: apicert against the plain Schemathesis CLI, per generated case: whole processes at
-    the larger example count, and the marginal cost (start-up and reports cancel out) between
-    the two counts."""
+    """Row 2: apicert against the plain Schemathesis CLI (the goal) and against Schemathesis's
+    own pytest integration (where a difference comes from), per case sent: whole processes at
+    the larger example count, and the marginal cost between the two counts, where start-up and
+    reports cancel out; that marginal ratio is the goal's figure."""
     small, large = examples
-    rounds = []
+    rounds: list[tuple[Trio, Trio]] = []
     for i in range(repeat):
         pair = (
-            overhead_pair(tmp, 2 * i, small, seed + i),
-            overhead_pair(tmp, 2 * i + 1, large, seed + i),
+            overhead_trio(tmp, 2 * i, small, seed + i),
+            overhead_trio(tmp, 2 * i + 1, large, seed + i),
         )
-        for p in pair:
-            if p.apicert.code != 0 or p.cli.code != 0 or not p.apicert_cases or not p.cli_cases:
-                table.add(
-                    "2 overhead pair", f"apicert exit {p.apicert.code}, cli exit {p.cli.code}",
-                    "both exit 0 with cases", False,
-                )  # fmt: skip
-                print(p.apicert.out[-3000:], p.cli.out[-3000:], sep="\n", file=sys.stderr)
+        for trio in pair:
+            bad = [
+                f"{side} exit {trio.runs[side].code}, {trio.cases[side]} cases"
+                for side in SIDES
+                if trio.runs[side].code != 0 or not trio.cases[side]
+            ]
+            if bad:
+                table.add("2 overhead run", "; ".join(bad), "every side exits 0 with cases", False)
+                for side in SIDES:
+                    print(trio.runs[side].out[-3000:], file=sys.stderr)
                 return
         rounds.append(pair)
     bigs = [b for _, b in rounds]
     table.add(
         "2 cases sent (connectFi, 9 ops)",
-        f"-n {small}: apicert {med([a.apicert_cases for a, _ in rounds]):.0f}, "
-        f"cli {med([a.cli_cases for a, _ in rounds]):.0f}; "
-        f"-n {large}: apicert {med([b.apicert_cases for b in bigs]):.0f} "
-        f"({med([b.apicert_exchanges for b in bigs]):.0f} exchanges), "
-        f"cli {med([b.cli_cases for b in bigs]):.0f} ({med([b.cli_generated for b in bigs]):.0f}"
-        " 'generated')",
+        "; ".join(
+            f"-n {n}: " + ", ".join(
+                f"{side} {med([float(t.cases[side]) for t in trios]):.0f}" for side in SIDES
+            )
+            for n, trios in ((small, [a for a, _ in rounds]), (large, bigs))
+        ),
         f"phases {PHASES}",
-    )
-    a_case = med([b.apicert.wall / b.apicert_cases * 1000 for b in bigs])
-    c_case = med([b.cli.wall / b.cli_cases * 1000 for b in bigs])
-    whole = med([(b.apicert.wall / b.apicert_cases) / (b.cli.wall / b.cli_cases) for b in bigs])
-    cpu = med([(b.apicert.cpu / b.apicert_cases) / (b.cli.cpu / b.cli_cases) for b in bigs])
+    )  # fmt: skip
+    whole = {side: med([b.per_case(side) for b in bigs]) for side in SIDES}
     table.add(
         f"2 per case, whole process, -n {large}",
-        f"apicert {a_case:.2f} ms, cli {c_case:.2f} ms, ratio {whole:.2f} (cpu ratio {cpu:.2f})",
+        ", ".join(f"{side} {whole[side]:.2f} ms" for side in SIDES)
+        + f"; apicert/cli {med([b.per_case('apicert') / b.per_case('cli') for b in bigs]):.2f}",
         "(start-up and reports included)",
     )
 
-    def marginal(a: Pair, b: Pair, side: str) -> float:
-        ma, mb = getattr(a, side), getattr(b, side)
-        cases = getattr(b, f"{side}_cases") - getattr(a, f"{side}_cases")
-        return (mb.wall - ma.wall) / cases * 1000 if cases > 0 else float("nan")
+    def marginal(a: Trio, b: Trio, side: str) -> float:
+        cases = b.cases[side] - a.cases[side]
+        return (b.runs[side].wall - a.runs[side].wall) / cases * 1000 if cases > 0 else math.nan
 
-    m_api = [marginal(a, b, "apicert") for a, b in rounds]
-    m_cli = [marginal(a, b, "cli") for a, b in rounds]
-    ratios = [x / y for x, y in zip(m_api, m_cli, strict=True) if y > 0]
-    ratio = med(ratios)
-    each = ", ".join(f"{r:.2f}" for r in ratios)
-    table.add(
-        f"2 per case, marginal -n {small} -> {large}",
-        f"apicert {med(m_api):.2f} ms, cli {med(m_cli):.2f} ms; ratio {ratio:.2f} (rounds {each})",
-        "ratio <= 1.10",
-        ratio <= 1.10,
-    )
+    per = {side: [marginal(a, b, side) for a, b in rounds] for side in SIDES}
+    for other, goal in (("cli", "ratio <= 1.10"), ("plain", "")):
+        ratios = [x / y for x, y in zip(per["apicert"], per[other], strict=True) if y > 0]
+        ratio = med(ratios)
+        table.add(
+            f"2 per case, marginal -n {small} -> {large}, apicert / {other}",
+            f"apicert {med(per['apicert']):.2f} ms, {other} {med(per[other]):.2f} ms; "
+            f"ratio {ratio:.2f} (rounds {', '.join(f'{r:.2f}' for r in ratios)})",
+            goal or "(reference: Schemathesis's pytest integration, no apicert)",
+            ratio <= 1.10 if goal else None,
+        )
 
 
 def row_throughput(table: Table, tmp: Path, repeat: int, seconds: float) -> None:
@@ -844,7 +867,7 @@ def main() -> int:
         if "whole" in only:
             row_whole(table, tmp, repeat)
         if "overhead" in only:
-            row_overhead(table, tmp, repeat, (5, 20) if args.quick else (10, 60), args.seed)
+            row_overhead(table, tmp, repeat, (5, 40) if args.quick else (10, 200), args.seed)
         if "throughput" in only:
             row_throughput(table, tmp, repeat, 1.0 if args.quick else 2.0)
         if "memory" in only:
