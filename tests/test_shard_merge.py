@@ -251,6 +251,21 @@ def test_run_facts_errors_and_drift_are_merged() -> None:
     assert drift["unmatched"] == ["GET /x", "GET /y"]
 
 
+def test_seed_is_kept_only_when_every_input_ran_with_it() -> None:
+    def doc(seed: int) -> dict[str, Any]:
+        test = {"nodeid": "suites/connectfi/test_auth.py::test_x", "outcome": "failed"}
+        return _doc(
+            _req(R1, "failed", tests=[test], reproduce={"command": "apicert run"}), seed=seed
+        )
+
+    merged = merge_results([doc(41), doc(41)])
+    assert merged["run"]["seed"] == 41
+    assert "--seed 41" in merged["requirements"][0]["reproduce"]["command"]
+    merged = merge_results([doc(41), doc(42)])  # no one seed repeats both inputs' data
+    assert "seed" not in merged["run"]
+    assert "--seed" not in merged["requirements"][0]["reproduce"]["command"]
+
+
 def test_shard_sets_must_be_whole() -> None:
     def shard(spec: str) -> dict[str, Any]:
         return _doc(_req(R1, "passed"), shard=spec)

@@ -38,9 +38,13 @@ def _cells(job: dict[str, Any]) -> list[dict[str, Any]]:
     ] or [{}]
 
 
+RUN_NUMBER = re.compile(r"\$\{\{\s*github\.run_number\s*\}\}")
+
+
 def _fill(text: str, cell: dict[str, Any]) -> str:
-    """``text`` with each ``${{ matrix.NAME }}`` replaced by the cell's value."""
-    return EXPR.sub(lambda m: str(cell[m.group(1)]), text)
+    """``text`` with each ``${{ matrix.NAME }}`` replaced by the cell's value and the workflow
+    run's number by an example (41)."""
+    return RUN_NUMBER.sub("41", EXPR.sub(lambda m: str(cell[m.group(1)]), text))
 
 
 def _apicert_commands(job: dict[str, Any], cell: dict[str, Any]) -> list[list[str]]:
@@ -79,6 +83,7 @@ def test_every_shard_command_is_accepted_and_the_split_is_whole(workflow: dict[s
     job = workflow["jobs"]["shard"]
     seen: dict[str, set[tuple[int, int]]] = {}
     report_dirs = set()
+    seeds = set()
     for cell in _cells(job):
         commands = _apicert_commands(job, cell)
         assert len(commands) == 1, commands
@@ -89,11 +94,14 @@ def test_every_shard_command_is_accepted_and_the_split_is_whole(workflow: dict[s
         assert shard.index == cell["shard"]
         seen.setdefault(cell["vendor"], set()).add((shard.index, shard.total))
         report_dirs.add(args.report_dir)
+        seeds.add(args.seed)
         uploads = [s for s in job["steps"] if "upload-artifact" in str(s.get("uses"))]
         assert len(uploads) == 1
         path = _fill(uploads[0]["with"]["path"], cell)
         assert path == f"{args.report_dir}/results.json"
     assert len(report_dirs) == len(_cells(job))  # no two jobs share a report directory
+    # One seed for every shard of a workflow run: the merged report's repeat line needs it.
+    assert seeds == {41}, f"shards must share the run's seed: {seeds}"
     for vendor, shards in seen.items():
         totals = {n for _k, n in shards}
         assert len(totals) == 1, f"{vendor}: shards of different splits {shards}"

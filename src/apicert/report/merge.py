@@ -280,6 +280,12 @@ def _merge_run(docs: list[dict[str, Any]], sources: list[str]) -> dict[str, Any]
     out["findings_for_unknown_requirements"] = unknown
     out["merged_from"] = list(sources)
     out.pop("shard", None)
+    # One seed repeats the merged run only when every input ran with it (CI passes one --seed
+    # to all shards); otherwise no seed is better than the first input's, which is wrong for
+    # the other inputs' tests.
+    for key in ("seed", "hypothesis_seed"):
+        if len({json.dumps(r.get(key)) for r in runs}) > 1:
+            out.pop(key, None)
     return out
 
 
