@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from apicert import parallel, seeding
+from apicert import hypothesis_memory, parallel, seeding
 from apicert.auth import AuthError
 from apicert.cassette import write_cassettes
 from apicert.catalog import requirement as lookup_requirement
@@ -295,6 +295,8 @@ def _hypothesis_profile(config: pytest.Config) -> None:
     )
     if not config.getoption("hypothesis_profile", default=None):
         settings.load_profile("apicert")
+    # Peak memory must not grow with the example budget (see apicert.hypothesis_memory).
+    hypothesis_memory.bound_example_cache()
 
 
 def _requirements(item: pytest.Item) -> tuple[str, ...]:

@@ -296,11 +296,12 @@ def token_response(exchange: Exchange, *, now: datetime) -> list[Finding]:
 class RequestIdLedger:
     """Remembers every requestId seen so far and reports the first repeat (ENV-04).
 
-    Holds only requestId -> (exchange id, method, path), not bodies.
+    Holds only requestId -> (exchange id, method, url, status) as one small tuple per answer (a
+    whole Exchange object each made a long run's memory grow ~0.5 KB per answer; issue 8).
     """
 
     def __init__(self) -> None:
-        self._seen: dict[str, Exchange] = {}
+        self._seen: dict[str, tuple[str, str, str, int | None]] = {}
 
     def observe(self, exchange: Exchange) -> list[Finding]:
         """Record ``exchange``'s requestId; return a finding when an earlier response had it."""
@@ -308,8 +309,12 @@ class RequestIdLedger:
         rid = _request_id(body) if problem is None else None
         if not isinstance(rid, str) or not rid:
             return []
-        first = self._seen.get(rid)
-        if first is not None:
+        seen = self._seen.get(rid)
+        if seen is not None:
+            first = Exchange(
+                id=seen[0], method=seen[1], url=seen[2], request_headers={}, request_body=None,
+                status=seen[3],
+            )  # fmt: skip
             return [
                 fail(
                     "CONNECTFI-ENV-04",
@@ -319,12 +324,5 @@ class RequestIdLedger:
                     expect=[x.distinct([first.id, exchange.id], ["requestId"])],
                 )
             ]
-        self._seen[rid] = Exchange(
-            id=exchange.id,
-            method=exchange.method,
-            url=exchange.url,
-            request_headers={},
-            request_body=None,
-            status=exchange.status,
-        )
+        self._seen[rid] = (exchange.id, exchange.method, exchange.url, exchange.status)
         return []
