@@ -83,7 +83,11 @@ class Recorder:
         self._counter = itertools.count(1)
         self._file: IO[bytes] | None = None
         self._end = 0
-        self._slot: dict[str, int] = {}  # exchange id -> position in the arrays below
+        # exchange id -> position in the arrays below: ids this recorder made (prefix-NNNNNN,
+        # numbered in order) are found by number in one array per prefix (slot + 1, 0: none),
+        # so the index holds no string per exchange; any other id goes in ``_slot``.
+        self._numbered: dict[str, array[int]] = {}
+        self._slot: dict[str, int] = {}
         self._offsets = array("q")
         self._lengths = array("q")
         self.current_test: str | None = None
@@ -108,9 +112,9 @@ class Recorder:
             handle = self._spill()
             handle.seek(self._end)
             handle.write(line)
-            slot = self._slot.get(exchange.id)
+            slot = self._find(exchange.id)
             if slot is None:  # a re-recorded id replaces its form and keeps its place
-                self._slot[exchange.id] = len(self._offsets)
+                self._remember(exchange.id, len(self._offsets))
                 self._offsets.append(self._end)
                 self._lengths.append(len(line))
             else:
@@ -119,6 +123,37 @@ class Recorder:
         self._local.last = exchange
         for listener in list(self.listeners):
             listener(exchange)
+
+    @staticmethod
+    def _number(exchange_id: str) -> tuple[str, int] | None:
+        """(prefix, number) of an id shaped like :meth:`new_id`'s, else None."""
+        prefix, sep, digits = exchange_id.rpartition("-")
+        if not sep or not digits.isdigit() or not digits.isascii():
+            return None
+        number = int(digits)
+        return (prefix, number) if f"{number:06d}" == digits else None
+
+    def _find(self, exchange_id: str) -> int | None:
+        """The slot of ``exchange_id`` (the caller holds the lock), or None."""
+        numbered = self._number(exchange_id)
+        if numbered is not None:
+            slots = self._numbered.get(numbered[0])
+            if slots is not None and numbered[1] < len(slots) and slots[numbered[1]]:
+                return slots[numbered[1]] - 1
+        return self._slot.get(exchange_id)
+
+    def _remember(self, exchange_id: str, slot: int) -> None:
+        """Index a new ``exchange_id`` at ``slot`` (the caller holds the lock)."""
+        numbered = self._number(exchange_id)
+        if numbered is not None:
+            prefix, number = numbered
+            slots = self._numbered.setdefault(prefix, array("q"))
+            if number < len(slots) + 4096:  # ids come in order: no sparse array for odd ones
+                if number >= len(slots):
+                    slots.frombytes(bytes(8 * (number + 1 - len(slots))))
+                slots[number] = slot + 1
+                return
+        self._slot[exchange_id] = slot
 
     def _spill(self) -> IO[bytes]:
         """The spill file, opened on first use (in ``spill_dir`` when it is writable)."""
@@ -147,7 +182,7 @@ class Recorder:
     def get(self, exchange_id: str) -> dict[str, Any] | None:
         """Return the redacted form of one exchange (a fresh copy read back), or None."""
         with self._lock:
-            slot = self._slot.get(exchange_id)
+            slot = self._find(exchange_id)
             return None if slot is None else self._read(slot)
 
     def iter(self) -> Iterator[dict[str, Any]]:
@@ -178,6 +213,7 @@ class Recorder:
             self._file = None
             self._end = 0
             self._slot.clear()
+            self._numbered.clear()
             self._offsets = array("q")
             self._lengths = array("q")
 

@@ -38,8 +38,10 @@ MAX_DEPENDENCIES = 60  # earlier steps pulled in through links, at most
 MAX_BODY = 64 * 1024
 # Link sources remembered per vendor (the oldest unused ones are forgotten first) and values
 # remembered as sent: bounded, so a long run's memory stays flat (issue 8).
-MAX_LINK_VALUES = 20_000
-MAX_SENT_VALUES = 20_000
+MAX_LINK_VALUES = 5_000
+MAX_SENT_VALUES = 5_000
+MAX_PLACES = 1 << 20  # distinct (header name | JSON path) link places interned, at most
+_PLACE_MASK = (1 << 32) - 1
 _SKIP_HEADERS = {"content-length", "accept-encoding", "connection", "user-agent", "host"}
 _NO_LINK_HEADERS = {
     "date", "expires", "last-modified", "content-length", "content-type", "server",
@@ -294,8 +296,12 @@ class StepLog:
         self.by_test: dict[str | None, list[str]] = {}
         self.variables: dict[str, dict[str, Any]] = {}
         self.observer_findings: set[int] = set()
-        # vendor -> value -> (source step, "header"|"body", header name or JSON path)
-        self._index: dict[str, dict[str, tuple[str, str, Any]]] = {}
+        # vendor -> value -> where it first came from, packed in one int: the source step's slot
+        # << 32 | the id of its place ("header"/"body" + header name or JSON path, interned in
+        # ``_places``: answers of one shape share them), so an entry holds no tuple or list.
+        self._index: dict[str, dict[str, int]] = {}
+        self._places: list[tuple[Any, ...]] = []
+        self._place_ids: dict[tuple[Any, ...], int] = {}
         self._sent: dict[str, dict[str, None]] = {}  # insertion-ordered sets, bounded
         self._gen: dict[tuple[str, str], str] = {}
         self._secrets: dict[str, str] = {}
@@ -386,8 +392,21 @@ class StepLog:
         if found is None:
             return None
         index[text] = found
-        step, where, name = found
+        place = self._places[found & _PLACE_MASK]
+        where = place[0]
+        name: Any = place[1] if where == "header" else list(place[1:])
+        step = self._ids[found >> 32]
         return {"step": step, "from": where, ("name" if where == "header" else "path"): name}
+
+    def _packed(self, slot: int, place: tuple[Any, ...]) -> int | None:
+        """``slot`` and the interned ``place`` as one int (None: too many distinct places)."""
+        known = self._place_ids.get(place)
+        if known is None:
+            if len(self._places) >= MAX_PLACES:
+                return None
+            known = self._place_ids[place] = len(self._places)
+            self._places.append(place)
+        return slot << 32 | known
 
     def close(self) -> None:
         """Delete the spilled templates (the log is unusable afterwards)."""
@@ -494,11 +513,16 @@ class StepLog:
     def _index_response(self, exchange: Exchange, vendor: str) -> None:
         index = self._index.setdefault(vendor, {})
         sent = self._sent.get(vendor, {})
+        slot = self.order.get(exchange.id)
+        if slot is None:
+            return
         for name, value in exchange.response_headers.items():
             if name.lower() in _NO_LINK_HEADERS or name.lower().startswith(("ratelimit", "x-rate")):
                 continue
             if len(value) >= 8 and any(c.isdigit() for c in value) and value not in sent:
-                index[value] = (exchange.id, "header", name)
+                packed = self._packed(slot, ("header", name))
+                if packed is not None:
+                    index[value] = packed
         try:
             parsed = exchange.json()
         except ValueError:
@@ -508,7 +532,9 @@ class StepLog:
             # The FIRST answer that showed a value is where it came from; later answers that
             # echo it (each payment repeats its merchantId) must not pull each other in.
             if text is not None and text not in sent and text not in index:
-                index[text] = (exchange.id, "body", path)
+                packed = self._packed(slot, ("body", *path))
+                if packed is not None:
+                    index[text] = packed
         while len(index) > MAX_LINK_VALUES:
             del index[next(iter(index))]
 
