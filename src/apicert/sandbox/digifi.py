@@ -607,7 +607,20 @@ async def _idempotent_create(call: Call, kind: str, raw: bytes | None, key: str)
             await asyncio.sleep(max(delay, RACE_WINDOW))
             return _do_and_save(call, kind, raw, key, fingerprint)
         return _after_saved(call, kind, raw, key, fingerprint, saved)
-    reservation = store.reserve(call.owner, key, fingerprint, state.now(), _ttl(call))
+    if not delay:
+        # Nothing awaits between reserving the key and doing the work: reserve, create and save
+        # the outcome in one transaction (one commit; the reservation is never seen outside).
+        with state.store.transaction() as conn:
+            reservation = store.reserve_in(
+                conn, call.owner, key, fingerprint, state.now(), _ttl(call)
+            )
+            outcome = None
+            if reservation.kind == "new":
+                outcome = _create_and_save(call, conn, kind, raw, key, fingerprint)
+        if outcome is not None:
+            return call.raw(*outcome)
+    else:
+        reservation = store.reserve(call.owner, key, fingerprint, state.now(), _ttl(call))
     if reservation.kind == "busy":
         return call.error(
             409,
@@ -640,18 +653,26 @@ def _after_saved(
 
 def _do_and_save(call: Call, kind: str, raw: bytes | None, key: str, fingerprint: str) -> Response:
     """Do the create and save its outcome under ``key`` in the same transaction."""
+    with call.state.store.transaction() as conn:
+        status, body = _create_and_save(call, conn, kind, raw, key, fingerprint)
+    return call.raw(status, body)
+
+
+def _create_and_save(
+    call: Call, conn: Any, kind: str, raw: bytes | None, key: str, fingerprint: str
+) -> tuple[int, bytes]:
+    """Inside ``conn``'s transaction: the create, and its outcome saved under ``key``."""
     store = call.app.idempotency
     assert call.version is not None
-    with call.state.store.transaction() as conn:
-        status, body = _create_outcome(call, conn, kind, raw)
-        if status >= 300 and call.fault("failure-not-saved"):
-            conn.execute(
-                "DELETE FROM df_idempotency WHERE owner = ? AND idem_key = ?", (call.owner, key)
-            )
-        else:
-            saved = idem.Saved(status, body, call.version, fingerprint)
-            store.complete(conn, call.owner, key, saved, call.state.now())
-    return call.raw(status, body)
+    status, body = _create_outcome(call, conn, kind, raw)
+    if status >= 300 and call.fault("failure-not-saved"):
+        conn.execute(
+            "DELETE FROM df_idempotency WHERE owner = ? AND idem_key = ?", (call.owner, key)
+        )
+    else:
+        saved = idem.Saved(status, body, call.version, fingerprint)
+        store.complete(conn, call.owner, key, saved, call.state.now())
+    return status, body
 
 
 # --- wiring --------------------------------------------------------------------------------------

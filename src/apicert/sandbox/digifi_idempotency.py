@@ -7,8 +7,11 @@ until the key is deleted 6 hours (simulated clock) after that first request.
 Concurrency: :meth:`IdempotencyStore.reserve` inserts an ``in_progress`` row inside an
 ``IMMEDIATE`` transaction before any work is done, so of N concurrent requests exactly one wins;
 the others see the reservation (the endpoint answers them 409) or, once the winner finished, the
-saved result. A reservation left by a process that died (``kill -9``) belongs to another boot and
-is taken over by the next request, so a crash never wedges a key.
+saved result. When nothing is awaited between reserving and working (no ``work_delay``), the
+endpoint reserves, works and saves in one transaction (:meth:`IdempotencyStore.reserve_in`), so
+the others only ever see the saved result. A reservation left by a process that died
+(``kill -9``) belongs to another boot and is taken over by the next request, so a crash never
+wedges a key.
 
 Only digests of the API key and of the request are stored, never the key itself.
 """
@@ -93,17 +96,25 @@ class IdempotencyStore:
         """Atomically: the saved result, ``busy`` while another request holds the key, or a new
         ``in_progress`` reservation (expired keys are deleted first)."""
         with self.store.transaction() as conn:
-            row = self._live(conn, owner, key, now, ttl)
-            if row is None:
-                conn.execute(
-                    "INSERT INTO df_idempotency(owner, idem_key, state, boot, fingerprint,"
-                    " created_at) VALUES(?, ?, 'in_progress', ?, ?, ?)",
-                    (owner, key, self.boot, fingerprint, now),
-                )
-                return Reservation("new")
-            if row["state"] == "in_progress":
-                return Reservation("busy")
-            return Reservation("saved", _saved(row))
+            return self.reserve_in(conn, owner, key, fingerprint, now, ttl)
+
+    def reserve_in(
+        self, conn: sqlite3.Connection, owner: str, key: str, fingerprint: str, now: float,
+        ttl: float,
+    ) -> Reservation:  # fmt: skip
+        """:meth:`reserve` inside the caller's transaction (which may then do the work and
+        :meth:`complete` it before committing: no other request ever sees the reservation)."""
+        row = self._live(conn, owner, key, now, ttl)
+        if row is None:
+            conn.execute(
+                "INSERT INTO df_idempotency(owner, idem_key, state, boot, fingerprint,"
+                " created_at) VALUES(?, ?, 'in_progress', ?, ?, ?)",
+                (owner, key, self.boot, fingerprint, now),
+            )
+            return Reservation("new")
+        if row["state"] == "in_progress":
+            return Reservation("busy")
+        return Reservation("saved", _saved(row))
 
     def lookup(self, owner: str, key: str, now: float, ttl: float) -> Saved | None:
         """The saved (finished) result of ``key``, without reserving anything."""

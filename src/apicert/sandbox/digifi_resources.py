@@ -317,14 +317,16 @@ class Resources:
     ) -> dict[str, Any]:
         """Store a new resource and return it."""
         resource_id = new_id()
+        doc = dict(fields)
+        application = kind == "application"
         cursor = conn.execute(
             "INSERT INTO df_resources(id, kind, doc, created_at, updated_at) VALUES(?, ?, ?, ?, ?)",
-            (resource_id, kind, "{}", now, now),
+            (resource_id, kind, "{}" if application else _dumps(doc), now, now),
         )
-        doc = dict(fields)
-        if kind == "application":
+        if application:
+            # The display id is derived from the row's sequence number, known after the insert.
             doc["displayId"] = str(100000 + int(cursor.lastrowid or 0))
-        conn.execute("UPDATE df_resources SET doc = ? WHERE id = ?", (_dumps(doc), resource_id))
+            conn.execute("UPDATE df_resources SET doc = ? WHERE id = ?", (_dumps(doc), resource_id))
         return {"id": resource_id, **doc, "createdAt": now, "updatedAt": now}
 
     def update(
