@@ -47,8 +47,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -237,23 +236,10 @@ MB = 1024 * 1024
 # --- servers -------------------------------------------------------------------------------------
 
 
-@contextmanager
-def serve(cmd: list[str], env: dict[str, str]) -> Iterator[tuple[str, int]]:
-    """Start a server process that prints ``http://127.0.0.1:PORT``; yield (base URL, pid)."""
-    with served(cmd, env) as found:
-        yield found
-
-
-def sandbox_cmd(vendor: str, state: Path, *options: str) -> list[str]:
-    """A standalone reference sandbox on an ephemeral port with its own state file:
-    ``apicert sandbox serve VENDOR --port 0 --state FILE [--option key=value ...]``."""
-    return sandbox_command(
-        vendor, state=state, options=dict(option.split("=", 1) for option in options)
-    )
-
-
-def serve_bare() -> None:
-    """A bare Starlette app with one JSON route, bound and served like a sandbox (server.py)."""
+def serve_bare(catch_all: bool = False) -> None:
+    """A bare Starlette app, bound and served like a sandbox (server.py): one JSON route,
+    ``GET /ping``; or, with ``catch_all``, any path and method, reading the body first (so a
+    sandbox endpoint's very requests can be sent to it)."""
     import uvicorn
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
@@ -264,7 +250,16 @@ def serve_bare() -> None:
     async def ping(request: Any) -> JSONResponse:
         return JSONResponse({"ok": True})
 
-    app = Starlette(routes=[Route("/ping", ping, methods=["GET"])])
+    async def any_(request: Any) -> JSONResponse:
+        await request.body()
+        return JSONResponse({"ok": True})
+
+    route = (
+        Route("/{path:path}", any_, methods=["GET", "POST", "PUT", "DELETE"])
+        if catch_all
+        else Route("/ping", ping, methods=["GET"])
+    )
+    app = Starlette(routes=[route])
     sock = _bind(0)
     print(f"bare app on http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
     uvicorn.Server(_uvicorn_config(app)).run(sockets=[sock])
@@ -428,7 +423,7 @@ def overhead_trio(tmp: Path, index: int, examples: int, seed: int) -> Trio:
     order = SIDES[index % 3 :] + SIDES[: index % 3]
     for side in order:
         state = tmp / f"ov-{index}-{side}.sqlite"
-        with serve(sandbox_cmd("connectfi", state), base_env()) as (url, _):
+        with served(sandbox_command("connectfi", state=state), base_env()) as (url, _):
             cmd, env = command(side, url, connectfi_token(url))
             runs[side] = measure(cmd, env, timeout=600, cwd=tmp)
     cases = {
@@ -651,21 +646,8 @@ def _endpoints(vendor: str, base: str) -> list[tuple[str, RequestMaker]]:
 # The same bare app with one catch-all JSON route that reads the body (served like a sandbox):
 # each sandbox endpoint is also measured against it with the very same requests, which tells the
 # sandbox's own cost from what uvicorn spends on a POST, its headers and its body.
-BARE_ANY = (
-    "import uvicorn\n"
-    "from starlette.applications import Starlette\n"
-    "from starlette.responses import JSONResponse\n"
-    "from starlette.routing import Route\n"
-    "from apicert.sandbox.server import _bind, _uvicorn_config\n"
-    "async def any_(request):\n"
-    "    await request.body()\n"
-    "    return JSONResponse({'ok': True})\n"
-    "methods = ['GET', 'POST', 'PUT', 'DELETE']\n"
-    "app = Starlette(routes=[Route('/{path:path}', any_, methods=methods)])\n"
-    "sock = _bind(0)\n"
-    "print(f'bare app on http://127.0.0.1:{sock.getsockname()[1]}', flush=True)\n"
-    "uvicorn.Server(_uvicorn_config(app)).run(sockets=[sock])\n"
-)
+BARE = [sys.executable, str(Path(__file__).resolve()), "--serve-bare"]
+BARE_ANY = [*BARE, "--catch-all"]
 SAME_SHAPE = "bare, same requests"
 
 
@@ -680,15 +662,20 @@ def throughput(
         state = tmp / f"tp-{round_}"
         state.mkdir()
         servers: list[tuple[str, list[str]]] = [
-            ("bare", [sys.executable, str(Path(__file__).resolve()), "--serve-bare"]),
-            ("connectfi", sandbox_cmd("connectfi", state / "connectfi.sqlite")),
-            ("digitzs", sandbox_cmd("digitzs", state / "digitzs.sqlite")),
+            ("bare", BARE),
+            ("connectfi", sandbox_command("connectfi", state=state / "connectfi.sqlite")),
+            ("digitzs", sandbox_command("digitzs", state=state / "digitzs.sqlite")),
             # The documented 100/s limit is switched off so the sandbox itself is measured.
-            ("digifi", sandbox_cmd("digifi", state / "digifi.sqlite", "rate_limit=1000000")),
+            (
+                "digifi",
+                sandbox_command(
+                    "digifi", state=state / "digifi.sqlite", options={"rate_limit": "1000000"}
+                ),
+            ),
         ]
-        with serve([sys.executable, "-c", BARE_ANY], base_env()) as (any_url, any_pid):
+        with served(BARE_ANY, base_env()) as (any_url, any_pid):
             for name, cmd in servers:
-                with serve(cmd, base_env()) as (url, pid):
+                with served(cmd, base_env()) as (url, pid):
                     for label, make in _endpoints(name, url):
                         result = load(url, pid, make, procs, threads, seconds)
                         out.setdefault((name, label), []).append(result)
@@ -716,7 +703,7 @@ def memory_plain_run(tmp: Path, examples: int, seed: int) -> tuple[int, Measured
     """The reference: the same operations, budget and seed through Schemathesis's own pytest
     integration (no apicert), against a standalone sandbox; its cases and measurement."""
     state = tmp / f"mem-plain-{examples}.sqlite"
-    with serve(sandbox_cmd("connectfi", state), base_env()) as (url, _):
+    with served(sandbox_command("connectfi", state=state), base_env()) as (url, _):
         cmd, env = plain_command(tmp, examples, url, seed, connectfi_token(url))
         m = measure(cmd, env, timeout=600, cwd=tmp)
     return run_counts(m)["st_calls"], m
@@ -929,9 +916,10 @@ def main() -> int:
     parser.add_argument("--only", default="whole,overhead,throughput,memory")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--catch-all", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:
-        serve_bare()
+        serve_bare(catch_all=args.catch_all)
         return 0
     repeat = args.repeat or (1 if args.quick else 3)
     only = set(args.only.split(","))
