@@ -82,6 +82,25 @@ def _command(*args: str) -> list[str]:
     return [sys.executable, "-m", "apicert.cli", *args]
 
 
+def run_cli(
+    cwd: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = RUN_TIMEOUT,
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``apicert ARGS`` in ``cwd`` (created), with ``env`` (default: the cleaned
+    environment), capturing its output as text."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(
+        _command(*args),
+        cwd=cwd,
+        env=_env() if env is None else env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def apicert(
     cwd: Path,
     *args: str,
@@ -89,19 +108,11 @@ def apicert(
     timeout: float = RUN_TIMEOUT,
 ) -> Result:
     """Run ``apicert ARGS`` in ``cwd``; ``run`` commands get ``--report-dir reports``."""
-    cwd.mkdir(parents=True, exist_ok=True)
     argv = list(args)
     if argv and argv[0] == "run":
         argv[1:1] = ["--report-dir", "reports"]
     start = time.monotonic()
-    proc = subprocess.run(
-        _command(*argv),
-        cwd=cwd,
-        env=_env() if env is None else env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    proc = run_cli(cwd, *argv, env=env, timeout=timeout)
     return Result(proc.returncode, proc.stdout, proc.stderr, cwd, time.monotonic() - start)
 
 

@@ -12,7 +12,6 @@ import json
 import re
 import secrets
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import pytest
 from apicert.parallel import run_options_problem, scheduling_unit
 from apicert.vendors import VENDORS
 from tests.test_cli import _env as clean_env
-from tests.test_cli import standalone_sandbox
+from tests.test_cli import run_cli, standalone_sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_TIMEOUT = 240
@@ -64,14 +63,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _apicert(cwd: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "apicert.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-    )
+    return run_cli(cwd, *args, env=env, timeout=RUN_TIMEOUT)
 
 
 def test_bad_worker_count_is_one_line(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import jsonschema
 import pytest
 
 from apicert.redact import luhn_valid
+from tests.test_cli import run_cli
 
 from .browser import Browser, chromium_path
 
@@ -43,14 +43,7 @@ def apicert(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env.update(
         {"APICERT_CONNECTFI_LOGIN": CANARY_LOGIN, "APICERT_CONNECTFI_PASSWORD": CANARY_PASSWORD}
     )
-    return subprocess.run(
-        [sys.executable, "-m", "apicert.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_cli(cwd, *args, env=env, timeout=300)
 
 
 @pytest.fixture(scope="module")

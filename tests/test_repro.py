@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from apicert.model import Exchange
-from tests.test_cli import _env, standalone_sandbox
+from tests.test_cli import _env, run_cli, standalone_sandbox
 
 # pytest, requests and what they import: nothing else is importable by the repro.
 MINIMAL = (
@@ -62,15 +62,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def apicert(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the real ``apicert`` command line."""
-    cwd.mkdir(parents=True, exist_ok=True)
-    return subprocess.run(
-        [sys.executable, "-m", "apicert.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_cli(cwd, *args, env=env, timeout=300)
 
 
 @contextlib.contextmanager

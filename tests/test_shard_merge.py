@@ -31,6 +31,7 @@ from apicert.report.merge import (
 )
 from apicert.report.results import SCHEMA_VERSION, exit_code, vendor_summary
 from apicert.shard import Shard, module_of, parse_shard, partition
+from tests.test_cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 STATUSES = ["skipped", "passed", "review", "warning", "failed"]
@@ -371,14 +372,7 @@ def test_real_command_merges_and_exits_on_the_verdict(tmp_path: Path) -> None:
 def _run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("APICERT_", "PYTEST_"))}
     env["APICERT_MAX_EXAMPLES"] = "5"  # Schemathesis's budget per operation: keeps five runs short
-    return subprocess.run(
-        [sys.executable, "-m", "apicert.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_cli(cwd, *args, env=env, timeout=300)
 
 
 def _statuses(doc: dict[str, Any]) -> dict[str, str]:
