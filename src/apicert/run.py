@@ -26,9 +26,10 @@ from apicert.checks.masking import MaskingObserver
 from apicert.control import SandboxControl
 from apicert.http import Client, ClientLimits, Recorder
 from apicert.model import Exchange, Finding, Status
-from apicert.paths import schemas_dir
+from apicert.paths import schemas_dir, suites_dir
 from apicert.redact import Redactor
 from apicert.steps import StepLog
+from apicert.suite_literals import identity_literals
 from apicert.targets import Target
 from apicert.vendors import get_vendor
 
@@ -150,6 +151,9 @@ class Run:
         self.limits = ClientLimits() if timeout is None else ClientLimits.with_timeout(timeout)
         self.env = dict(os.environ if env is None else env)
         self.redactor = Redactor()
+        # A fuzzer may send the suites' identity literals under any key (apicert.suite_literals).
+        for literal in identity_literals(suites_dir().rglob("*.py")):
+            self.redactor.add_identity(literal)
         # Redacted exchanges are spilled to a nameless temporary file in the report directory
         # (gone when the process ends), not held in memory (issue 8).
         self.recorder = Recorder(self.redactor, spill_dir=report_dir)

@@ -1,0 +1,56 @@
+"""The suites' identity literals are masked wherever a fuzzer sends them (a canary run found a
+literal birth date, drawn by Hypothesis from suites/digitzs/payloads.py, sent as a merchantId and
+stored in a cassette): the run's redactor knows them from the start, so the replay template of
+such a request is refused like any other holding an identity value."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from apicert.model import Exchange
+from apicert.run import Run
+from apicert.steps import StepLog
+from apicert.suite_literals import identity_literals
+
+
+def test_literals_under_identity_keys_and_names_are_found(tmp_path: Path) -> None:
+    source = tmp_path / "payloads.py"
+    source.write_text(
+        'PERSON = {"birthDate": "11-23-1981", "name": "Ann", "accountNumber": "000123456789"}\n'
+        'TEST_CARD = "4747474747474747"\n'
+        'GREETING = "hello"\n'
+    )
+    (tmp_path / "broken.py").write_text("def (:\n")  # skipped, not an error
+    assert identity_literals([source, tmp_path / "broken.py"]) == {
+        "11-23-1981",
+        "000123456789",
+        "4747474747474747",
+    }
+
+
+def test_a_run_masks_the_suites_literals_under_any_key(tmp_path: Path) -> None:
+    run = Run(targets={}, report_dir=tmp_path, env={})
+    body = json.dumps({"merchantId": "11-23-1981", "note": "born 1985-12-10"})
+    masked = run.redactor.body(body) or ""
+    assert "11-23-1981" not in masked and "1985-12-10" not in masked, masked
+
+
+def test_a_template_never_stores_what_the_run_s_redactor_masks(tmp_path: Path) -> None:
+    redactor = Run(targets={}, report_dir=tmp_path, env={}).redactor
+    log = StepLog(redactor, lambda ex: "v", lambda v: [], lambda: "t::one", lambda v: "h")
+    fuzzed = Exchange(
+        id="ex-000001",
+        method="POST",
+        url="h/customers",
+        request_headers={"Content-Type": "application/json"},
+        request_body=json.dumps({"merchantId": "11-23-1981", "name": "x"}),
+        status=400,
+        response_headers={},
+        response_body="{}",
+    )
+    log.on_exchange(fuzzed)
+    stored = json.dumps(log.step("ex-000001"))
+    assert "11-23-1981" not in stored, stored
+    assert "unreplayable" in stored
+
