@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from apicert.model import Exchange
+from apicert.redact import Redactor
 from apicert.run import Run
 from apicert.steps import StepLog
 from apicert.suite_literals import identity_literals
@@ -54,3 +55,10 @@ def test_a_template_never_stores_what_the_run_s_redactor_masks(tmp_path: Path) -
     assert "11-23-1981" not in stored, stored
     assert "unreplayable" in stored
 
+
+def test_a_clock_move_is_kept_to_the_microsecond() -> None:
+    # A float's tail (3600.9947323799133) once looked like a Luhn-valid card run in a cassette.
+    log = StepLog(Redactor(), lambda ex: "v", lambda v: [], lambda: "t::one", lambda v: "h")
+    log.on_advance("v")(3600.9947323799133)
+    [step_id] = [s for s in log.order if s.startswith("ctl")]
+    assert log.step(step_id)["seconds"] == 3600.994732  # type: ignore[index]
