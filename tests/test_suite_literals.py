@@ -1,7 +1,8 @@
 """The suites' identity literals are masked wherever a fuzzer sends them (a canary run found a
 literal birth date, drawn by Hypothesis from suites/digitzs/payloads.py, sent as a merchantId and
 stored in a cassette): the run's redactor knows them from the start, so the replay template of
-such a request is refused like any other holding an identity value."""
+such a request is refused like any other holding an identity value; and a report Schemathesis
+rewrites after it was logged still reaches pytest-html masked."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from apicert.redact import Redactor
 from apicert.run import Run
 from apicert.steps import StepLog
 from apicert.suite_literals import identity_literals
+from tests.test_cli import run_cli
 
 
 def test_literals_under_identity_keys_and_names_are_found(tmp_path: Path) -> None:
@@ -62,3 +64,20 @@ def test_a_clock_move_is_kept_to_the_microsecond() -> None:
     log.on_advance("v")(3600.9947323799133)
     [step_id] = [s for s in log.order if s.startswith("ctl")]
     assert log.step(step_id)["seconds"] == 3600.994732  # type: ignore[index]
+
+
+def test_a_schemathesis_failure_rewritten_after_logging_is_masked_in_pytest_html(
+    tmp_path: Path,
+) -> None:
+    # Schemathesis rewrites a failed report's longrepr in pytest_exception_interact, after the
+    # report was logged (JUnit already written) and before pytest-html renders it at teardown.
+    # digitzs:birthdate-unmasked answers the seeded birth date in a Schemathesis failure.
+    proc = run_cli(
+        tmp_path,
+        *("run", "--vendor", "digitzs", "--fault", "digitzs:birthdate-unmasked", "-k", "stateful"),
+        *("--seed", "1", "--report-dir", "reports"),
+    )
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    html = (tmp_path / "reports" / "pytest-html.html").read_text(encoding="utf-8")
+    assert "1981" in html  # the failure is there, its last four characters shown
+    assert "11-23-1981" not in html

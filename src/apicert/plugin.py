@@ -464,7 +464,20 @@ def pytest_runtest_makereport(
     return report
 
 
-def _redact_report(report: pytest.TestReport, run: Run) -> None:
+@pytest.hookimpl(trylast=True)
+def pytest_exception_interact(
+    node: pytest.Item | pytest.Collector,
+    call: pytest.CallInfo[Any],
+    report: pytest.TestReport | pytest.CollectReport,
+) -> None:
+    """Redact a failed report again: Schemathesis's own hook rewrites its longrepr here from the
+    raw exception, after the report was logged and before pytest-html renders it."""
+    run = node.config.stash.get(RUN_KEY, None)
+    if run is not None:
+        _redact_report(report, run)
+
+
+def _redact_report(report: pytest.TestReport | pytest.CollectReport, run: Run) -> None:
     """Keep secrets out of what pytest prints and what pytest-html and JUnit write."""
     if report.longrepr is not None and not isinstance(report.longrepr, tuple):
         report.longrepr = run.redactor.text(str(report.longrepr))
